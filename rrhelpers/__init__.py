@@ -1,0 +1,60 @@
+"""rrhelpers: the helper package of the robust-reps book (robust models, one solver, objectives, training, data)."""
+
+from .attacks import pgd_attack
+from .checkpoints import CheckpointError, load_model_file, save_model
+from .data import DatasetNotFoundError, ImageDataset, load_dataset
+from .evaluation import accuracy, evaluate
+from .models import RobustModel, eval_mode
+from .objectives import (
+    ClippedCoordinate,
+    Coordinate,
+    CoordinateSum,
+    CrossEntropy,
+    Logit,
+    Objective,
+    PixelDistance,
+    RepresentationDistance,
+)
+from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
+from .training import AttackConfig, TrainConfig, TrainResult, train
+from .validation import InputError, check_images
+from .zoo import RECIPES, load_model, model_info
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttackConfig",
+    "CheckpointError",
+    "ClippedCoordinate",
+    "Coordinate",
+    "CoordinateSum",
+    "CrossEntropy",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "InputError",
+    "L2Ball",
+    "LinfBall",
+    "Logit",
+    "Objective",
+    "PixelDistance",
+    "RECIPES",
+    "RepresentationDistance",
+    "RobustModel",
+    "SolverResult",
+    "TrainConfig",
+    "TrainResult",
+    "Unconstrained",
+    "accuracy",
+    "check_images",
+    "eval_mode",
+    "evaluate",
+    "load_dataset",
+    "load_model",
+    "load_model_file",
+    "make_constraint",
+    "model_info",
+    "optimize",
+    "pgd_attack",
+    "save_model",
+    "train",
+]

@@ -1,0 +1,48 @@
+"""Adversarial examples: the solver maximising cross-entropy inside a norm ball."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .models import RobustModel, eval_mode
+from .objectives import CrossEntropy
+from .solver import make_constraint, optimize
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """The usual PGD step: 2.5 * eps / steps (Madry et al.), so the iterate can cross the ball and come back."""
+    return 2.5 * eps / max(steps, 1)
+
+
+def pgd_attack(
+    model: RobustModel,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    steps: int = 20,
+    step_size: Optional[float] = None,
+    norm: str = "l2",
+    random_start: bool = True,
+    targeted: bool = False,
+    progress: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """PGD adversarial examples within ``eps`` of ``x`` (untargeted: raise the loss of ``labels``; targeted: lower
+    the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example."""
+    step_size = default_step_size(eps, steps) if step_size is None else step_size
+    with eval_mode(model):
+        result = optimize(
+            CrossEntropy(model, labels),
+            x,
+            make_constraint(norm, eps),
+            steps,
+            step_size,
+            maximize=not targeted,
+            random_start=random_start,
+            progress=progress,
+            desc=f"PGD-{steps} {norm} eps={eps:g}",
+            generator=generator,
+        )
+    return result.x

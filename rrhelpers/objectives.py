@@ -1,0 +1,182 @@
+"""Per-example objectives for :func:`rrhelpers.solver.optimize`: small objects that compose with + and *.
+
+Each objective maps a batch of images (B, C, H, W) to one value per example (B,). The paper's problems are:
+
+- attack (eq. 3 inner max): maximise :class:`CrossEntropy`;
+- inversion (eq. 5) and interpolation (eq. 6): minimise :class:`RepresentationDistance` to a target R;
+- feature visualisation (eq. 4): maximise :class:`Coordinate`;
+- feature addition (eq. 7): maximise :class:`ClippedCoordinate`;
+- sensitivity (eq. 8): maximise :class:`CoordinateSum` over the top-k weighted coordinates.
+
+Representation objectives use the fake ReLU by default so that gradients reach coordinates that are zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+
+from .models import RobustModel
+
+Index = Union[int, torch.Tensor]
+
+
+class Objective:
+    """Base class: subclasses implement ``__call__(x) -> (B,)``; ``a + b``, ``w * a`` and ``-a`` compose."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return _Sum(self, other)
+
+    def __mul__(self, weight: float) -> "Objective":
+        return _Scaled(self, float(weight))
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return _Scaled(self, -1.0)
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return _Sum(self, -other)
+
+
+class _Sum(Objective):
+    def __init__(self, a: Objective, b: Objective):
+        self.a, self.b = a, b
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x) + self.b(x)
+
+
+class _Scaled(Objective):
+    def __init__(self, inner: Objective, weight: float):
+        self.inner, self.weight = inner, weight
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.inner(x)
+
+
+def _as_index(index: Index, batch: int, device: torch.device) -> torch.Tensor:
+    t = torch.as_tensor(index, device=device, dtype=torch.long)
+    return t.expand(batch) if t.dim() == 0 else t
+
+
+class CrossEntropy(Objective):
+    """Cross-entropy of the model's logits against ``labels`` (maximise: untargeted attack; minimise: targeted)."""
+
+    def __init__(self, model: RobustModel, labels: Index):
+        self.model, self.labels = model, labels
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        return F.cross_entropy(logits, _as_index(self.labels, len(x), x.device), reduction="none")
+
+
+class Logit(Objective):
+    """The logit of class ``classes`` (one int, or one per example)."""
+
+    def __init__(self, model: RobustModel, classes: Index):
+        self.model, self.classes = model, classes
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        return logits.gather(1, _as_index(self.classes, len(x), x.device)[:, None])[:, 0]
+
+
+class RepresentationDistance(Objective):
+    """||R(x) - target||_2 (divided by ||target||_2 if ``relative``): minimise it for eqs. 5 and 6."""
+
+    def __init__(self, model: RobustModel, target: torch.Tensor, relative: bool = False, fake_relu: bool = True):
+        self.model, self.target = model, target.detach()
+        self.relative, self.fake_relu = relative, fake_relu
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        dist = (self.model.representation(x, fake_relu=self.fake_relu) - self.target).norm(dim=1)
+        return dist / self.target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
+
+
+class Coordinate(Objective):
+    """R(x)_i for coordinate ``index`` (one int, or one per example): maximise it for eq. 4."""
+
+    def __init__(self, model: RobustModel, index: Index, fake_relu: bool = True):
+        self.model, self.index, self.fake_relu = model, index, fake_relu
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rep = self.model.representation(x, fake_relu=self.fake_relu)
+        return rep.gather(1, _as_index(self.index, len(x), x.device)[:, None])[:, 0]
+
+
+class ClippedCoordinate(Objective):
+    """Eq. 7: R(x)_i while it is below the largest other coordinate, 0 once it is the largest.
+
+    Maximising it raises feature i until it dominates the representation and then stops (zero gradient), so
+    run it with ``track_best=False`` and the last iterate is the image with the feature just added.
+    """
+
+    def __init__(self, model: RobustModel, index: Index, fake_relu: bool = True):
+        self.model, self.index, self.fake_relu = model, index, fake_relu
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rep = self.model.representation(x, fake_relu=self.fake_relu)
+        idx = _as_index(self.index, len(x), x.device)[:, None]
+        value = rep.gather(1, idx)[:, 0]
+        others = rep.scatter(1, idx, float("-inf")).amax(dim=1)
+        return torch.where(value < others, value, torch.zeros_like(value))
+
+
+class CoordinateSum(Objective):
+    """Weighted sum of chosen coordinates per example, ``indices`` (B, k), ``weights`` (B, k) or None (all ones)."""
+
+    def __init__(
+        self, model: RobustModel, indices: torch.Tensor, weights: Optional[torch.Tensor] = None, fake_relu: bool = True
+    ):
+        self.model, self.indices, self.weights, self.fake_relu = model, indices, weights, fake_relu
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rep = self.model.representation(x, fake_relu=self.fake_relu)
+        picked = rep.gather(1, self.indices.to(x.device))
+        return (picked if self.weights is None else picked * self.weights.to(x.device)).sum(dim=1)
+
+
+class PixelDistance(Objective):
+    """Squared L2 distance to ``target`` over the pixels where ``mask`` is 1 (all pixels if None)."""
+
+    def __init__(self, target: torch.Tensor, mask: Optional[torch.Tensor] = None):
+        self.target, self.mask = target.detach(), mask
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        diff = (x - self.target) ** 2
+        if self.mask is not None:
+            diff = diff * self.mask
+        return diff.flatten(1).sum(dim=1)
+
+
+class RandomlyTransformed(Objective):
+    """``inner`` evaluated on a randomly shifted, scaled and rotated copy of x (a new draw per call).
+
+    This is the transformation-robustness prior of regularised feature visualisation (Olah et al., 2017) that
+    standard models need for readable pictures; it is *not* model-faithful, which is the paper's point. Being
+    stochastic, optimise it with ``track_best=False``.
+    """
+
+    def __init__(self, inner: Objective, shift: float = 2.0, scale: tuple[float, float] = (0.9, 1.1),
+                 degrees: float = 10.0, generator: Optional[torch.Generator] = None):
+        self.inner, self.shift, self.scale, self.degrees = inner, shift, scale, degrees
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        u = torch.rand(b, 4, generator=self.generator).to(x)
+        angle = (2 * u[:, 0] - 1) * math.radians(self.degrees)
+        s = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 1]
+        tx, ty = (2 * u[:, 2] - 1) * 2 * self.shift / w, (2 * u[:, 3] - 1) * 2 * self.shift / h
+        cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        moved = F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+        return self.inner(moved.clamp(0, 1))

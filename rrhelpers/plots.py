@@ -1,0 +1,109 @@
+"""Figures the chapters share: labelled image grids, curves with confidence bands, training histories."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy import stats
+
+
+def to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) tensor in [0, 1] -> (H, W) or (H, W, 3) array for imshow."""
+    array = image.detach().float().cpu().clamp(0, 1).numpy()
+    return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+
+
+def image_grid(
+    rows: Sequence[torch.Tensor] | torch.Tensor,
+    row_labels: Optional[Sequence[str]] = None,
+    col_labels: Optional[Sequence[str]] = None,
+    title: Optional[str] = None,
+    size: float = 1.3,
+    cmap: str = "gray",
+) -> plt.Figure:
+    """A grid with one row per batch in ``rows`` (each (N, C, H, W) in [0, 1]) and optional labels."""
+    rows = list(rows)
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols + (1.2 if row_labels else 0), size * n_rows),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(row):
+                ax.imshow(to_numpy_image(row[j]), cmap=cmap, vmin=0, vmax=1)
+            if i == 0 and col_labels is not None and j < len(col_labels):
+                ax.set_title(col_labels[j], fontsize=8)
+        if row_labels is not None:
+            axes[i][0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mean_ci(samples: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and half-width of the Student-t confidence interval along ``axis``."""
+    samples = np.asarray(samples, dtype=float)
+    n = samples.shape[axis]
+    mean = samples.mean(axis=axis)
+    sem = samples.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return mean, sem * stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1))
+
+
+def curve_with_band(
+    x: Sequence[float],
+    samples: Mapping[str, np.ndarray],
+    xlabel: str,
+    ylabel: str,
+    title: Optional[str] = None,
+    confidence: float = 0.95,
+    ax: Optional[plt.Axes] = None,
+) -> plt.Axes:
+    """One line per entry of ``samples`` (each (len(x), n) samples): the mean with a ``confidence`` band."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    for label, values in samples.items():
+        mean, half = mean_ci(values, confidence)
+        ax.plot(x, mean, marker="o", label=label)
+        ax.fill_between(x, mean - half, mean + half, alpha=0.25)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], ax: Optional[plt.Axes] = None) -> plt.Axes:
+    """Training loss and clean test accuracy per epoch for each named run."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    twin = ax.twinx()
+    for (label, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        epochs = [h["epoch"] for h in history]
+        ax.plot(epochs, [h["train_loss"] for h in history], color=color, label=f"{label}: train loss")
+        if all("test_accuracy" in h for h in history):
+            twin.plot(epochs, [h["test_accuracy"] for h in history], color=color, ls="--",
+                      label=f"{label}: test accuracy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    twin.set_ylabel("clean test accuracy")
+    lines = ax.get_legend_handles_labels()
+    twin_lines = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], fontsize=8, loc="center right")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def gradient_image(grad: torch.Tensor) -> torch.Tensor:
+    """Map signed gradients (B, C, H, W) to [0, 1] for display: 0.5 + g / (2 max|g|) per image."""
+    scale = grad.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    return 0.5 + 0.5 * grad / scale

@@ -1,0 +1,119 @@
+"""The paper's representation problems as short calls to the one solver (eqs. 4-8 and the brittleness pairs).
+
+Every function runs the model in eval mode, takes images in [0, 1] and returns a :class:`SolverResult` (or
+tensors built from several), so the chapters and users share one implementation of each problem.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .models import RobustModel, eval_mode
+from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
+from .solver import Constraint, L2Ball, SolverResult, Unconstrained, optimize
+
+Callback = Optional[Callable[[int, torch.Tensor, torch.Tensor], None]]
+
+
+def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
+    """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    return (mean + std * torch.randn(tuple(shape), generator=g)).clamp(0, 1)
+
+
+def _ball(eps: Optional[float]) -> Constraint:
+    return Unconstrained() if eps is None or math.isinf(eps) else L2Ball(eps)
+
+
+def _solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
+           step_size: float, maximize: bool, desc: str, **kwargs) -> SolverResult:
+    with eval_mode(model):
+        return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, desc=desc,
+                        **kwargs)
+
+
+@torch.no_grad()
+def representations(model: RobustModel, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """R(x) for a batch of any size, in eval mode."""
+    with eval_mode(model):
+        return torch.cat([model.representation(x[i : i + batch_size].to(model.device))
+                          for i in range(0, len(x), batch_size)])
+
+
+def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps: int = 1000,
+           step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained)."""
+    goal = representations(model, targets)
+    return _solve(model, RepresentationDistance(model, goal), seeds, eps, steps, step_size, False, "inversion",
+                  **kwargs)
+
+
+def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,
+                         steps: int = 200, step_size: Optional[float] = None, **kwargs) -> SolverResult:
+    """Brittleness pairs (eqs. 1-2): x1' within L2 distance ``eps`` of ``sources`` whose R is closest to
+    R(targets); ``value`` is the relative distance ||R(x1') - R(x2)|| / ||R(x2)||."""
+    goal = representations(model, targets)
+    step_size = 2.5 * eps / steps if step_size is None else step_size
+    return _solve(model, RepresentationDistance(model, goal, relative=True), sources, eps, steps, step_size, False,
+                  f"matching eps={eps:g}", **kwargs)
+
+
+def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
+              step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
+    return _solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
+                  **kwargs)
+
+
+def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
+                step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 7: raise coordinate ``index`` until it is the largest one of R(x), then stop (last iterate)."""
+    return _solve(model, ClippedCoordinate(model, index), images, eps, steps, step_size, True, "feature addition",
+                  track_best=False, **kwargs)
+
+
+def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, frames: int = 8, steps: int = 500,
+                step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> torch.Tensor:
+    """Eq. 6 with T = ``frames``: images whose R matches (1 - t) R(start) + t R(end), t = 0, 1/T, ..., 1.
+
+    ``start`` and ``end`` are (B, C, H, W); returns (T + 1, B, C, H, W). Each frame is seeded by the image-space
+    blend of the endpoints (as in the paper's appendix), and all frames are solved in one batch.
+    """
+    t = torch.linspace(0, 1, frames + 1).view(-1, 1, 1, 1, 1)
+    r0, r1 = representations(model, start), representations(model, end)
+    goals = torch.lerp(r0[None], r1[None], t.view(-1, 1, 1).to(r0)).flatten(0, 1)
+    seeds = torch.lerp(start[None], end[None], t.to(start)).flatten(0, 1)
+    result = _solve(model, RepresentationDistance(model, goals), seeds, eps, steps, step_size, False,
+                    "interpolation", **kwargs)
+    return result.x.view(frames + 1, *start.shape)
+
+
+def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
+                             classes: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 8: the k coordinates i with the largest R(x)_i * W_ic for class c (default: the predicted class).
+    Returns (indices (B, k), classes (B,))."""
+    rep = representations(model, x)
+    with torch.no_grad():
+        classes = model.head(rep).argmax(1) if classes is None else classes.to(rep.device)
+        contribution = rep * model.head.weight[classes]
+    return contribution.topk(k, dim=1).indices, classes
+
+
+def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int = 60, step_size: float = 1.0,
+               eps: float = 40.0, classes: Optional[torch.Tensor] = None, **kwargs) -> SolverResult:
+    """Sensitivity (eq. 8, paper A.6: eps 40, 60 steps, step 1): maximise the sum of the top-k weighted coordinates
+    of the predicted class, inside an L2 ball around each image."""
+    indices, _ = top_weighted_coordinates(model, images, k, classes)
+    return _solve(model, CoordinateSum(model, indices), images, eps, steps, step_size, True, "sensitivity", **kwargs)
+
+
+def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Raw gradient of the cross-entropy loss with respect to the input pixels (App. B.5 saliency)."""
+    with eval_mode(model):
+        x = x.detach().to(model.device).requires_grad_(True)
+        loss = F.cross_entropy(model(x), labels.to(model.device), reduction="sum")
+        return torch.autograd.grad(loss, x)[0]

@@ -1,0 +1,206 @@
+"""One batched projected-gradient solver for every input-space problem in the book.
+
+Attacks, inversion, feature visualisation, feature addition, interpolation and sensitivity differ only in the
+per-example objective handed to :func:`optimize` and in the constraint set (an L2 ball, an Linf ball, or none).
+Each step moves along the normalised gradient (L2-normalised for L2 balls and the unconstrained set, the sign for
+Linf balls), projects back into the ball around the start ``x0`` and clamps to the image range [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from .validation import check_images
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+"""A callable mapping a batch (B, C, H, W) to per-example values (B,)."""
+
+_TINY = 1e-12
+
+
+def _per_example_norm(t: torch.Tensor) -> torch.Tensor:
+    """L2 norm of each example, shaped (B, 1, 1, 1) for broadcasting."""
+    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def _l2_step(x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
+    return x + step_size * grad / (_per_example_norm(grad) + _TINY)
+
+
+class Constraint:
+    """A feasible set around the start point ``x0``: how to step, project and draw a random start."""
+
+    eps: float = math.inf
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        """Move ``x`` by ``step_size`` along the (normalised) ascent direction ``grad``."""
+        raise NotImplementedError
+
+    def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """Nearest point of the set around ``x0`` (before clamping to [0, 1])."""
+        raise NotImplementedError
+
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class L2Ball(Constraint):
+    """{x : ||x - x0||_2 <= eps}; steps have L2 norm ``step_size``."""
+
+    eps: float
+
+    def __post_init__(self) -> None:
+        if not self.eps >= 0:
+            raise ValueError(f"L2Ball needs eps >= 0; got {self.eps}")
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        return _l2_step(x, grad, step_size)
+
+    def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        delta = x - x0
+        scale = (self.eps / (_per_example_norm(delta) + _TINY)).clamp(max=1.0)
+        return x0 + delta * scale
+
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Uniform in the ball: a Gaussian direction and a radius eps * U^(1/d)."""
+        direction = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        direction = direction / (_per_example_norm(direction) + _TINY)
+        d = x0[0].numel()
+        u = torch.rand((x0.shape[0],) + (1,) * (x0.dim() - 1), generator=generator, device=x0.device, dtype=x0.dtype)
+        return x0 + direction * self.eps * u.pow(1.0 / d)
+
+
+@dataclass(frozen=True)
+class LinfBall(Constraint):
+    """{x : ||x - x0||_inf <= eps}; steps are ``step_size * sign(grad)``."""
+
+    eps: float
+
+    def __post_init__(self) -> None:
+        if not self.eps >= 0:
+            raise ValueError(f"LinfBall needs eps >= 0; got {self.eps}")
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        return x + step_size * grad.sign()
+
+    def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return torch.max(torch.min(x, x0 + self.eps), x0 - self.eps)
+
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Uniform in the cube."""
+        u = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return x0 + (2 * u - 1) * self.eps
+
+
+@dataclass(frozen=True)
+class Unconstrained(Constraint):
+    """Only the image range [0, 1]; L2-normalised steps (the paper's 'eps = 1000')."""
+
+    eps: float = math.inf
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
+        return _l2_step(x, grad, step_size)
+
+    def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        raise ValueError("an unconstrained problem has no ball to draw a random start from; pass a noisy x0 instead")
+
+
+def make_constraint(norm: str, eps: float) -> Constraint:
+    """'l2' | 'linf' | 'none' and a radius -> a Constraint."""
+    norm = norm.lower()
+    if norm in ("l2", "2"):
+        return L2Ball(eps)
+    if norm in ("linf", "inf"):
+        return LinfBall(eps)
+    if norm in ("none", "unconstrained"):
+        return Unconstrained()
+    raise ValueError(f"unknown norm {norm!r}; use 'l2', 'linf' or 'none'")
+
+
+@dataclass
+class SolverResult:
+    """``x``: the returned iterate per example (best, or last if best tracking was off); ``value``: its objective;
+    ``start_value``: the objective at the first iterate; ``history``: mean objective per step (for curves)."""
+
+    x: torch.Tensor
+    value: torch.Tensor
+    start_value: torch.Tensor
+    history: list[float]
+
+
+def optimize(
+    objective: Objective,
+    x0: torch.Tensor,
+    constraint: Constraint,
+    steps: int,
+    step_size: float,
+    maximize: bool = True,
+    random_start: bool = False,
+    track_best: bool = True,
+    callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
+    callback_every: int = 1,
+    progress: bool = False,
+    desc: str = "solver",
+    generator: Optional[torch.Generator] = None,
+) -> SolverResult:
+    """Projected (normalised) gradient ascent (``maximize=True``) or descent on a per-example objective.
+
+    The first iterate is ``x0`` (or a uniform random point of the ball around it when ``random_start``), clamped to
+    [0, 1]; every later iterate is projected into the ball around ``x0`` and clamped. With ``track_best`` the
+    returned ``x`` is, per example, the iterate with the best objective among all ``steps + 1`` evaluated ones
+    (never worse than the first iterate); otherwise the last iterate. ``callback(step, x, value)`` is called on
+    iterates 0, k, 2k, ... and on the last one, with ``k = callback_every``.
+    """
+    check_images(x0, name="x0")
+    if steps < 0 or not step_size >= 0:
+        raise ValueError(f"steps must be >= 0 and step_size >= 0; got steps={steps}, step_size={step_size}")
+    x0 = x0.detach()
+    sign = 1.0 if maximize else -1.0
+    x = constraint.random_start(x0, generator) if random_start else x0.clone()
+    x = x.clamp(0, 1)
+    best_x, best_score = x.clone(), None
+    start_value = None
+    history: list[torch.Tensor] = []
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+    for step in range(steps + 1):
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            value = objective(x)
+            if value.dim() != 1 or value.shape[0] != x.shape[0]:
+                raise ValueError(f"objective must return one value per example, shape ({x.shape[0]},); got {tuple(value.shape)}")
+            grad = torch.autograd.grad(value.sum(), x)[0] if step < steps else None
+        x = x.detach()
+        value = value.detach()
+        if start_value is None:
+            start_value = value.clone()
+        score = sign * value
+        if best_score is None:
+            best_score = score.clone()
+        elif track_best:
+            better = score > best_score
+            best_score = torch.where(better, score, best_score)
+            best_x = torch.where(better.view(-1, *([1] * (x.dim() - 1))), x, best_x)
+        history.append(value.mean())
+        if callback is not None and (step % callback_every == 0 or step == steps):
+            callback(step, x, value)
+        if grad is None:
+            break
+        x = constraint.step(x, sign * grad, step_size)
+        x = constraint.project(x, x0).clamp(0, 1)
+        bar.update(1)
+        if progress and step % 20 == 0:  # reading the value synchronises a GPU, so only now and then
+            bar.set_postfix(value=f"{float(history[-1]):.4g}", refresh=False)
+    bar.close()
+    curve = torch.stack(history).tolist()
+    if not track_best:
+        return SolverResult(x, value, start_value, curve)
+    return SolverResult(best_x, sign * best_score, start_value, curve)

@@ -1,0 +1,177 @@
+"""The model zoo: ``load_model(name_or_path)`` for named recipes (trained on first use, then cached) and files.
+
+A recipe fixes dataset, architecture, normalisation, initialisation seed and training config. Its cache key is a
+hash of all of them (plus ``RECIPE_VERSION``), so changing any part of a recipe trains a new model instead of
+silently loading a stale one. The cache lives in ``$RRHELPERS_CACHE`` if set, else ``$XDG_CACHE_HOME/rrhelpers``
+or ``~/.cache/rrhelpers``; files are written atomically, and a lock keeps two processes from training the same
+model at once (the second waits and then loads the first one's result).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+
+from .checkpoints import load_model_file, save_model
+from .data import load_dataset
+from .evaluation import evaluate
+from .models import RobustModel
+from .training import AttackConfig, TrainConfig, train
+
+RECIPE_VERSION = 1
+"""Bump when the training code changes in a way that changes results, to invalidate every cached model."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to make a zoo model from scratch."""
+
+    dataset: str
+    arch: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train: TrainConfig
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_eps: tuple[float, ...] = (0.0,)
+    init_seed: int = 0
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "arch": self.arch,
+            "arch_kwargs": self.arch_kwargs,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "train": self.train.to_dict(),
+            "eval_eps": list(self.eval_eps),
+            "init_seed": self.init_seed,
+            "recipe_version": RECIPE_VERSION,
+        }
+
+    def key(self) -> str:
+        """A short hash of everything that determines the trained weights."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def build(self, classes: list[str]) -> RobustModel:
+        torch.manual_seed(self.init_seed)
+        return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
+
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+_QUICK_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop")
+
+RECIPES: dict[str, Recipe] = {
+    "quick-standard": Recipe(
+        dataset="mnist5k",
+        arch="quick_resnet",
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        train=_QUICK_TRAIN,
+        arch_kwargs={"in_channels": 1, "width": 32},
+        eval_eps=(0.0, 1.5),
+        description="MNIST-5k, small ResNet (512-d R(x)), standard training",
+    ),
+    "quick-robust": Recipe(
+        dataset="mnist5k",
+        arch="quick_resnet",
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        train=replace(_QUICK_TRAIN, adversary=AttackConfig(eps=1.5, steps=7)),
+        arch_kwargs={"in_channels": 1, "width": 32},
+        eval_eps=(0.0, 1.5),
+        description="MNIST-5k, small ResNet (512-d R(x)), L2 adversarial training at eps 1.5 (7 steps)",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Where trained models are cached (read from the environment at call time, never at import)."""
+    if os.environ.get("RRHELPERS_CACHE"):
+        return Path(os.environ["RRHELPERS_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "rrhelpers"
+
+
+def cached_path(name: str, recipe: Optional[Recipe] = None) -> Path:
+    recipe = recipe or RECIPES[name]
+    return cache_dir() / "models" / f"{name}-{recipe.key()}.safetensors"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def make_model(name: str, recipe: Recipe, progress: bool = True) -> Path:
+    """Train a recipe (resuming an interrupted run from its state file), evaluate it and cache it atomically."""
+    path = cached_path(name, recipe)
+    train_set = load_dataset(recipe.dataset, "train")
+    test_set = load_dataset(recipe.dataset, "test")
+    model = recipe.build(train_set.classes)
+    state_path = path.with_suffix(".state.pt")
+    result = train(model, train_set, recipe.train, test_set, checkpoint=state_path, progress=progress)
+    accuracies = evaluate(model, test_set, recipe.eval_eps, progress=progress)
+    metadata = {
+        "name": name,
+        "recipe": recipe.to_dict(),
+        "description": recipe.description,
+        "history": result.history,
+        "train_seconds": result.seconds,
+        "test_accuracy": {f"{eps:g}": acc for eps, acc in accuracies.items()},
+    }
+    save_model(model, path, metadata)
+    state_path.unlink(missing_ok=True)
+    return path
+
+
+def load_model(
+    name_or_path: str | Path,
+    device: str | torch.device = "cpu",
+    train_if_missing: bool = True,
+    progress: bool = True,
+) -> RobustModel:
+    """A :class:`RobustModel` in eval mode from a zoo name (``RECIPES``) or a checkpoint file path.
+
+    Zoo models are trained on first use (minutes on a CPU for the quick ones) and cached; the model's
+    ``metadata`` attribute holds its recipe, training history and measured test accuracies.
+    """
+    name = str(name_or_path)
+    if name in RECIPES:
+        path = cached_path(name)
+        if not path.exists():
+            if not train_if_missing:
+                raise FileNotFoundError(f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
+            with _file_lock(path.with_suffix(".lock")):
+                if not path.exists():
+                    make_model(name, RECIPES[name], progress)
+    else:
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{name!r} is neither a zoo model nor an existing file. Zoo models: {sorted(RECIPES)}; "
+                "or pass the path of a checkpoint written by rrhelpers.save_model."
+            )
+    model, metadata = load_model_file(path, device)
+    model.metadata = metadata
+    return model
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """The cached metadata (accuracies, training time, history) of a zoo model, training it if needed."""
+    return load_model(name, progress=False).metadata

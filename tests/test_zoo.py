@@ -1,0 +1,68 @@
+"""The zoo: cache keys, train-on-first-use, atomic cached files, and the quick models' robustness (slow)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import rrhelpers as rr
+from rrhelpers import zoo
+
+
+def _tiny_recipe(**train_changes):
+    config = rr.TrainConfig(epochs=1, batch_size=256, lr=0.05, **train_changes)
+    return zoo.Recipe(dataset="mnist5k", arch="quick_resnet", mean=(0.5,), std=(0.25,), train=config,
+                      arch_kwargs={"in_channels": 1, "width": 4, "layers": [1]}, description="test")
+
+
+def test_cache_key_follows_the_recipe():
+    a, b = _tiny_recipe(), _tiny_recipe()
+    assert a.key() == b.key()
+    assert _tiny_recipe(lr_decay=0.5).key() != a.key()
+    assert replace(a, init_seed=1).key() != a.key()
+    assert replace(a, arch_kwargs={"in_channels": 1, "width": 8, "layers": [1]}).key() != a.key()
+
+
+def test_zoo_model_is_trained_once_then_loaded(monkeypatch, private_cache):
+    monkeypatch.setitem(zoo.RECIPES, "tiny", _tiny_recipe())
+    model = rr.load_model("tiny", progress=False)
+    assert model.metadata["name"] == "tiny" and 0 <= model.metadata["test_accuracy"]["0"] <= 1
+    path = zoo.cached_path("tiny")
+    assert path.parent.parent == private_cache and path.exists()
+    assert not list(path.parent.glob("*.tmp")) and not list(path.parent.glob("*.state.pt"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached model must not be trained again")
+
+    monkeypatch.setattr(zoo, "make_model", no_training)
+    again = rr.load_model("tiny")
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(model(x), again(x))
+
+
+def test_uncached_model_without_training(monkeypatch):
+    monkeypatch.setitem(zoo.RECIPES, "tiny", _tiny_recipe())
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        rr.load_model("tiny", train_if_missing=False)
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RRHELPERS_CACHE", str(tmp_path / "c"))
+    assert zoo.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("RRHELPERS_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert zoo.cache_dir() == tmp_path / "x" / "rrhelpers"
+
+
+@pytest.mark.slow
+def test_quick_models_show_robustness(user_cache):
+    """The book's quick models, from the user's cache (trained there on first use): measured again here on the
+    held-out split, the robust model must keep far more accuracy under PGD at its training eps."""
+    test_set = rr.load_dataset("mnist5k", "test")
+    subset = rr.ImageDataset(test_set.images[:300], test_set.labels[:300], test_set.classes)
+    acc = {name: rr.evaluate(rr.load_model(name), subset, [0.0, 1.5]) for name in ("quick-standard", "quick-robust")}
+    print(acc)
+    assert acc["quick-standard"][0.0] > 0.95 and acc["quick-robust"][0.0] > 0.9
+    assert acc["quick-robust"][1.5] > acc["quick-standard"][1.5] + 0.4
