@@ -15,6 +15,7 @@ from .objectives import (
     PixelDistance,
     RepresentationDistance,
 )
+from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
 from .training import AttackConfig, TrainConfig, TrainResult, train
 from .validation import InputError, check_images
@@ -54,6 +55,9 @@ __all__ = [
     "make_constraint",
     "model_info",
     "optimize",
+    "PROFILES",
+    "chapter_settings",
+    "get_profile",
     "pgd_attack",
     "save_model",
     "train",

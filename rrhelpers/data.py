@@ -133,7 +133,7 @@ def load_photo(name: str) -> np.ndarray:
         return load_sample_image(f"{name}.jpg")
     loader = getattr(skimage.data, name, None)
     if loader is None:
-        raise ValueError(f"unknown photograph {name!r}; choose from {PHOTO_NAMES + TEXTURE_NAMES}")
+        raise ValueError(f"unknown photograph {name!r}; e.g. {PHOTO_NAMES + TEXTURE_NAMES + OOD_NAMES}")
     image = loader()
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
 
@@ -159,6 +159,21 @@ def crop_windows(
     border = int(0.6 * width)
     lo, hi = (0, border - window) if split == "train" else (border, width - window)
     return rng.integers(0, height - window + 1, count), rng.integers(lo, hi + 1, count), window
+
+
+OOD_NAMES = ("camera", "coins", "text", "astronaut", "coffee", "chelsea", "rocket", "brick")
+
+
+def out_of_distribution(channels: int, size: int, names: Sequence[str] = OOD_NAMES) -> tuple[torch.Tensor, list[str]]:
+    """Bundled photographs and textures as (N, channels, size, size) images in [0, 1] (grayscale when
+    ``channels`` is 1): targets from outside any training distribution of the book."""
+    images = []
+    for name in names:
+        image = photo_tensor(name, size)
+        if channels == 1:
+            image = (image * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        images.append(image)
+    return torch.cat(images).clamp(0, 1), list(names)
 
 
 def photo_crops(split: str = "train", per_class: Optional[int] = None, size: int = 32, seed: int = 0) -> ImageDataset:

@@ -60,3 +60,11 @@ def evaluate(
     return {
         float(eps): accuracy(model, dataset, eps, norm, steps, limit=limit, progress=progress) for eps in eps_values
     }
+
+
+def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Majority label of the ``k`` nearest reference images in pixel space (L2): a model-free judge of what an
+    image depicts, used to score inversions and visualisations by their content rather than by the model itself."""
+    dist = torch.cdist(queries.flatten(1).float(), reference.flatten(1).float())
+    nearest = reference_labels[dist.topk(k, largest=False).indices]
+    return torch.mode(nearest, dim=1).values

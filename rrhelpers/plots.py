@@ -107,3 +107,19 @@ def gradient_image(grad: torch.Tensor) -> torch.Tensor:
     """Map signed gradients (B, C, H, W) to [0, 1] for display: 0.5 + g / (2 max|g|) per image."""
     scale = grad.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
     return 0.5 + 0.5 * grad / scale
+
+
+class LiveHistory:
+    """An ``on_epoch`` callback that redraws the training curves in place in a notebook as epochs finish."""
+
+    def __init__(self, label: str):
+        from IPython.display import display
+
+        self.label, self.history = label, []
+        self.handle = display(display_id=True)
+
+    def __call__(self, record: Mapping[str, float]) -> None:
+        self.history.append(dict(record))
+        ax = training_curves({self.label: self.history})
+        self.handle.update(ax.figure)
+        plt.close(ax.figure)

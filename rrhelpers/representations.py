@@ -31,9 +31,9 @@ def _ball(eps: Optional[float]) -> Constraint:
 
 def _solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
            step_size: float, maximize: bool, desc: str, **kwargs) -> SolverResult:
+    kwargs.setdefault("desc", desc)
     with eval_mode(model):
-        return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, desc=desc,
-                        **kwargs)
+        return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -94,6 +94,21 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+_CIFAR_TRAIN = TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip")
+for _name, _adversary in (("cifar10-standard", None), ("cifar10-robust", AttackConfig(eps=0.5, steps=7))):
+    RECIPES[_name] = Recipe(
+        dataset="cifar10",
+        arch="resnet18_cifar",
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        train=replace(_CIFAR_TRAIN, adversary=_adversary),
+        eval_eps=(0.0, 0.25, 0.5, 1.0),
+        description=f"CIFAR-10 ResNet-18, {'L2 adversarial training at eps 0.5' if _adversary else 'standard'} "
+        "(150 epochs; a GPU job)",
+    )
+
+
 def cache_dir() -> Path:
     """Where trained models are cached (read from the environment at call time, never at import)."""
     if os.environ.get("RRHELPERS_CACHE"):
@@ -118,14 +133,16 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def make_model(name: str, recipe: Recipe, progress: bool = True) -> Path:
+def make_model(name: str, recipe: Recipe, progress: bool = True,
+               on_epoch: Optional[Callable[[dict[str, float]], None]] = None) -> Path:
     """Train a recipe (resuming an interrupted run from its state file), evaluate it and cache it atomically."""
     path = cached_path(name, recipe)
     train_set = load_dataset(recipe.dataset, "train")
     test_set = load_dataset(recipe.dataset, "test")
     model = recipe.build(train_set.classes)
     state_path = path.with_suffix(".state.pt")
-    result = train(model, train_set, recipe.train, test_set, checkpoint=state_path, progress=progress)
+    result = train(model, train_set, recipe.train, test_set, checkpoint=state_path, progress=progress,
+                   on_epoch=on_epoch)
     accuracies = evaluate(model, test_set, recipe.eval_eps, progress=progress)
     metadata = {
         "name": name,
@@ -145,11 +162,13 @@ def load_model(
     device: str | torch.device = "cpu",
     train_if_missing: bool = True,
     progress: bool = True,
+    on_epoch: Optional[Callable[[dict[str, float]], None]] = None,
 ) -> RobustModel:
     """A :class:`RobustModel` in eval mode from a zoo name (``RECIPES``) or a checkpoint file path.
 
     Zoo models are trained on first use (minutes on a CPU for the quick ones) and cached; the model's
-    ``metadata`` attribute holds its recipe, training history and measured test accuracies.
+    ``metadata`` attribute holds its recipe, training history and measured test accuracies. ``on_epoch`` receives
+    each epoch's record while a model is being trained (for live curves).
     """
     name = str(name_or_path)
     if name in RECIPES:
@@ -159,7 +178,7 @@ def load_model(
                 raise FileNotFoundError(f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
             with _file_lock(path.with_suffix(".lock")):
                 if not path.exists():
-                    make_model(name, RECIPES[name], progress)
+                    make_model(name, RECIPES[name], progress, on_epoch)
     else:
         path = Path(name).expanduser()
         if not path.exists():

@@ -1,0 +1,193 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Feature visualisation
+#
+# What does a single coordinate of the representation respond to? Section 4.1 of the paper answers with the
+# simplest possible method: start from a seed $x_0$ and climb the coordinate's gradient,
+#
+# $$\max_{\delta} \; R(x_0 + \delta)_i \qquad (4)$$
+#
+# with normalised gradient steps and no regulariser (Appendix A.4: $\varepsilon$ = 1000, 200 steps of size 1). For
+# a robust model a consistent, human-meaningful pattern appears whatever the seed, and it matches the test images
+# that activate the coordinate most (Figures 3 and 4). For a standard model the same procedure gives
+# high-frequency patterns; readable pictures need priors added at visualisation time (jitter, scaling, rotation:
+# Olah et al., 2017), which are no longer faithful to the model (long version, Figures 7 and 8).
+
+# %% tags=["parameters"]
+profile = "quick"  # "quick" (CPU, MNIST-5k) or "cifar10"
+coordinates = None  # coordinates visualised: half chosen (most class-indicative), half random; None: 6 (quick)
+seeds = None  # seeds per coordinate: noise, gray, then test images; None: 4
+steps = None  # solver steps; None: 200
+step_size = None  # L2 step size; None: the profile's (quick: 0.07)
+top = None  # most / least activating test images shown per coordinate; None: 4
+regularised_steps = None  # steps of the regularised (jittered) visualisation; None: 400
+seed = None  # random coordinates and seed images; None: 0
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+
+import rrhelpers as rr
+from rrhelpers import plots, widgets
+from rrhelpers.evaluation import knn_predict
+from rrhelpers.representations import noise_seeds, representations, visualize
+
+cfg = rr.chapter_settings(profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps,
+                          step_size=step_size, top=top, regularised_steps=regularised_steps, seed=seed)
+P = cfg.profile
+models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
+train_set, test_set = rr.load_dataset(P.dataset, "train"), rr.load_dataset(P.dataset, "test")
+test_x, test_y = test_set.tensors()
+reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
+g = torch.Generator().manual_seed(cfg.seed)
+
+# %% [markdown]
+# ## Which coordinates
+#
+# Half the coordinates are *chosen*: for a few classes $c$, the coordinate with the largest weight $W_{ic}$ in the
+# robust model's final linear layer. The other half are drawn at random. (Coordinates of the two models are
+# unrelated, so each model's visualisations are of its own coordinates with the same indices.)
+
+# %%
+n_chosen = cfg.coordinates // 2
+head = models["robust"].head.weight.detach().cpu()
+chosen = [int(head[c].argmax()) for c in range(n_chosen)]
+random_coords = [int(i) for i in torch.randperm(head.shape[1], generator=g) if int(i) not in chosen]
+coords = chosen + random_coords[: cfg.coordinates - n_chosen]
+kinds = [f"chosen (class {test_set.classes[c]})" for c in range(n_chosen)] + ["random"] * (cfg.coordinates - n_chosen)
+print("coordinates:", coords)
+
+# %% [markdown]
+# ## Maximising coordinates from several seeds
+#
+# Seeds: noise around gray, plain gray, then random test images. Every seed is used for every coordinate, so each
+# row shows one coordinate and each column one seed.
+
+# %%
+shape = test_x.shape[1:]
+seed_images = torch.cat([noise_seeds((1, *shape), seed=cfg.seed), torch.full((1, *shape), 0.5),
+                         test_x[torch.randperm(len(test_x), generator=g)[: max(cfg.seeds - 2, 0)]]])[: cfg.seeds]
+batch_seeds = seed_images.repeat(len(coords), 1, 1, 1)
+batch_coords = torch.tensor(coords).repeat_interleave(cfg.seeds)
+results = {name: visualize(m, batch_seeds, batch_coords, cfg.steps, cfg.step_size, progress=True, desc=name)
+           for name, m in models.items()}
+for name in models:
+    grid = results[name].x.cpu().view(len(coords), cfg.seeds, *shape)
+    plots.image_grid([seed_images] + list(grid), ["seeds"] + [f"{i}: {k}" for i, k in zip(coords, kinds)],
+                     title=f"{name} model: maximising single coordinates", size=1.3)
+    plt.show()
+
+# %% [markdown]
+# ## Most and least activating test images (Figure 4)
+#
+# For each coordinate, the robust visualisation from noise beside the test images with the largest and smallest
+# values of that coordinate: the visualisation shows what the top images share.
+
+# %%
+def extremes(name: str, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    order = reps[name][:, i].argsort(descending=True)
+    return test_x[order[: cfg.top]], test_x[order[-cfg.top :]]
+
+
+for name in models:
+    rows, labels = [], []
+    for j, i in enumerate(coords):
+        most, least = extremes(name, i)
+        rows.append(torch.cat([results[name].x.cpu()[j * cfg.seeds : j * cfg.seeds + 1], most, least]))
+        labels.append(f"{i}")
+    plots.image_grid(rows, labels, col_labels=["maximised"] + ["most"] * cfg.top + ["least"] * cfg.top,
+                     title=f"{name} model", size=1.1)
+    plt.show()
+
+# %% [markdown]
+# ## A regularised visualisation of the standard model
+#
+# To get pictures out of a standard model, visualisation methods add priors: here every step evaluates the
+# objective on a randomly shifted, scaled and rotated copy of the image (transformation robustness). The pictures
+# improve, but they are now a property of the model *and* of the prior.
+
+# %%
+standard = models["standard"]
+noise = noise_seeds((len(coords), *shape), seed=cfg.seed)
+prior = rr.objectives.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
+                                          generator=torch.Generator().manual_seed(cfg.seed))
+with rr.eval_mode(standard):
+    regularised = rr.optimize(prior, noise.to(P.device), rr.Unconstrained(), cfg.regularised_steps, cfg.step_size,
+                              track_best=False, progress=True, desc="regularised").x.cpu()
+plots.image_grid([results["standard"].x.cpu()[:: cfg.seeds], regularised, results["robust"].x.cpu()[:: cfg.seeds]],
+                 ["standard,\nplain", "standard,\nregularised", "robust,\nplain"],
+                 col_labels=[str(i) for i in coords], size=1.3)
+plt.show()
+
+# %% [markdown]
+# ## What does the model think a digit looks like?
+#
+# The same solver maximising a class logit instead of a coordinate, from a dark seed with a little noise, inside an
+# L2 ball (quick profile: radius 6, 100 steps of 0.3). The robust model draws the digit.
+
+# %%
+n_classes = len(test_set.classes)
+dark = (0.05 * torch.rand((n_classes, *shape), generator=g)).clamp(0, 1)
+class_images = {}
+for name, m in models.items():
+    with rr.eval_mode(m):
+        class_images[name] = rr.optimize(rr.Logit(m, torch.arange(n_classes)), dark.to(P.device), rr.L2Ball(6.0), 100,
+                                         0.3, progress=True, desc=name).x.cpu()
+plots.image_grid([class_images["robust"], class_images["standard"]], ["robust", "standard"],
+                 col_labels=test_set.classes, size=1.2)
+plt.show()
+
+# %% [markdown]
+# ## Pick a coordinate
+#
+# Choose a coordinate to see its visualisations from every seed and its most activating test images, for both
+# models (precomputed, so this works in the static book too).
+
+# %%
+pages = {}
+for j, (i, kind) in enumerate(zip(coords, kinds)):
+    rows = [results[name].x.cpu()[j * cfg.seeds : (j + 1) * cfg.seeds] for name in models]
+    rows += [extremes(name, i)[0] for name in models]
+    fig = plots.image_grid(rows, ["robust\nvisualisation", "standard\nvisualisation", "robust: most\nactivating",
+                                  "standard: most\nactivating"], title=f"coordinate {i} ({kind})", size=1.3)
+    pages[f"coordinate {i} ({kind})"] = widgets.figure_png(fig)
+display(widgets.picker(pages, description="coordinate"))
+
+# %% [markdown]
+# ## Claim check
+#
+# A robust visualisation moves the seed *towards the images that activate the coordinate*. For each coordinate let
+# $d_i$ = (mean of its top-`top` test images) - (mean of all test images); we measure the cosine between the change
+# the solver made, $x_{vis} - x_0$, and $d_i$, averaged over coordinates and seeds. The robust model's changes must
+# align better. Second, the class-logit pictures must carry their class: a 5-nearest-neighbour pixel classifier
+# (trained on the training set, blind to both networks) must recognise more of the robust model's digits.
+
+# %%
+def alignment(name: str) -> float:
+    mean_image = test_x.mean(0).flatten()
+    change = (results[name].x.cpu() - batch_seeds).flatten(1)
+    direction = torch.stack([extremes(name, int(i))[0].mean(0).flatten() - mean_image for i in batch_coords])
+    return torch.nn.functional.cosine_similarity(change, direction, dim=1).mean().item()
+
+
+align = {name: alignment(name) for name in models}
+train_x, train_y = train_set.tensors()
+recognised = {name: (knn_predict(train_x, train_y, class_images[name]) == torch.arange(n_classes)).float().mean().item()
+              for name in models}
+for name in models:
+    print(f"{name:8s}: cosine(change, top-image direction) {align[name]:.3f}; kNN recognises {recognised[name]:.0%} "
+          "of the class pictures")
+assert align["robust"] > align["standard"], "robust visualisations should move towards the activating images"
+assert recognised["robust"] > recognised["standard"], "the robust model's class pictures should be recognisable"

@@ -1,0 +1,84 @@
+"""Profiles: which data, models and hyperparameters a chapter uses at a given scale.
+
+``quick`` runs on a CPU in minutes (MNIST-5k, small ResNets, the paper's settings scaled to 28x28 images);
+``cifar10`` uses CIFAR-10 and CIFAR ResNet-18s at L2 eps 0.5 (a GPU is advised). Step sizes of the unconstrained
+problems scale with sqrt(#pixels): the paper's step 1 on 224x224x3 images is about 0.07 on 28x28 digits.
+Chapters call :func:`chapter_settings` with their parameters cell, where ``None`` means "the profile's value".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: str
+    standard: str
+    robust: str
+    train_eps: float
+    chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def device(self) -> str:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        dataset="mnist5k",
+        standard="quick-standard",
+        robust="quick-robust",
+        train_eps=1.5,
+        chapters={
+            "brittleness": dict(pairs=24, radii=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), steps=100, shown=6,
+                                shown_eps=2.0, seed=0),
+            "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), eval_images=500, steps=20,
+                                    gradient_images=8, seed=0),
+            "inversion": dict(images=8, steps=1000, step_size=0.05, noise_std=0.05, seed=0),
+            "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.07, top=4,
+                                          regularised_steps=400, seed=0),
+        },
+    ),
+    "cifar10": Profile(
+        name="cifar10",
+        dataset="cifar10",
+        standard="cifar10-standard",
+        robust="cifar10-robust",
+        train_eps=0.5,
+        chapters={
+            "brittleness": dict(pairs=100, radii=(0.1, 0.25, 0.5, 1.0, 2.0, 3.0), steps=200, shown=8,
+                                shown_eps=1.0, seed=0),
+            "robust_training": dict(eval_eps=(0.0, 0.25, 0.5, 1.0, 2.0), eval_images=10_000, steps=20,
+                                    gradient_images=8, seed=0),
+            "inversion": dict(images=10, steps=10_000, step_size=0.15, noise_std=0.05, seed=0),
+            "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
+                                          regularised_steps=1000, seed=0),
+        },
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; available: {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def chapter_settings(profile: str, chapter: str, **overrides: Any) -> SimpleNamespace:
+    """The profile's settings for ``chapter``, with every override that is not None applied."""
+    prof = get_profile(profile)
+    if chapter not in prof.chapters:
+        raise ValueError(f"profile {profile!r} has no settings for chapter {chapter!r}")
+    settings = dict(prof.chapters[chapter])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)} for chapter {chapter!r}; known: {sorted(settings)}")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return SimpleNamespace(**settings, profile=prof)

@@ -1,0 +1,170 @@
+"""The book machinery: table of contents, batch runs, every chapter under nbval, and the offline HTML in Chromium.
+
+The slow tests run each chapter under ``pytest --nbval-lax`` (a subprocess per chapter, on a jupytext-converted
+copy in ``_build/nbval/``; the quick profile, i.e. the default parameters) and check the built book
+(``make book`` first) in headless Chromium with no network (``tools/check_offline.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import build_book, check_offline, run_chapters, vendor_js
+
+ROOT = Path(__file__).resolve().parent.parent
+NBVAL_DIR = ROOT / "_build" / "nbval"
+CELL_TIMEOUT_S = 1800
+
+
+def _toc_chapters() -> list[str]:
+    """The TOC's chapter entries (not the root page), as written in _toc.yml."""
+    return run_chapters.toc_files()[1:]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _tail(text: str, n: int = 8000) -> str:
+    return text if len(text) <= n else "...\n" + text[-n:]
+
+
+# ---------------------------------------------------------------------------------------------------- fast checks
+
+
+@pytest.mark.parametrize("entry", _toc_chapters())
+def test_toc_chapter_is_a_notebook_with_a_quick_parameters_cell(entry):
+    import jupytext
+
+    path = run_chapters.resolve(entry)
+    assert path is not None, f"{entry} is listed in _toc.yml but no {entry}.py/.md/.ipynb exists"
+    nb = jupytext.read(path)
+    assert nb.metadata.get("kernelspec", {}).get("name"), f"{path.name}: no kernelspec in its header"
+    tagged = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters', want exactly one"
+    assert re.search(r"""^profile\s*=\s*["']quick["']""", tagged[0].source, re.M), \
+        f"{path.name}: the parameters cell must set profile = \"quick\" (the default profile)"
+
+
+def test_config_points_at_files_the_build_provides():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    sphinx = config["sphinx"]["config"]
+    static = ROOT / sphinx["html_static_path"][0]
+    assert static == vendor_js.VENDOR.parent
+    provided = {f"vendor/{f}" for f in vendor_js.REQUIRED}
+    assert sphinx["mathjax_path"] in provided
+    for js in sphinx["nb_ipywidgets_js"]:
+        assert js in provided or (static / js).is_file(), f"nb_ipywidgets_js loads {js}, which nothing provides"
+        assert not re.match(r"(https?:)?//", js)
+    assert config["execute"]["execute_notebooks"] == "cache"
+    assert config["execute"]["raise_on_error"] is True and config["execute"]["allow_errors"] is False
+    assert (ROOT / "_toc.yml").is_file() and (ROOT / "book" / "intro.md").is_file()
+
+
+def test_network_resources_in_built_pages_are_found(tmp_path):
+    (tmp_path / "ok.html").write_text(
+        '<script src="_static/vendor/require.js"></script><a href="https://example.org">a link is fine</a>'
+        '<script>const URL = "https://unpkg.com/x.js";</script>')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.html").write_text(
+        '<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example.org/a.css">')
+    found = build_book.remote_resources(tmp_path)
+    assert list(found) == ["sub/bad.html"] and len(found["sub/bad.html"]) == 2
+
+
+CHAPTER = '''\
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A test chapter
+
+# %% tags=["parameters"]
+profile = "quick"
+steps = 1
+
+# %%
+assert profile in ("quick", "cifar10"), profile
+print(f"ran {profile} {steps * 2}")
+{extra}
+'''
+
+
+def test_run_chapters_injects_parameters_and_reports_failures(tmp_path, capsys):
+    import nbformat
+
+    good = tmp_path / "good.py"
+    good.write_text(CHAPTER.replace("{extra}", ""))
+    bad = tmp_path / "bad.py"
+    bad.write_text(CHAPTER.replace("{extra}", "\n# %%\nraise ValueError('boom')\n"))
+    out = tmp_path / "out"
+
+    assert run_chapters.main([str(good), "-p", "profile", "cifar10", "-p", "steps", "21", "-o", str(out),
+                              "--no-progress"]) == 0
+    nb = nbformat.read(out / "good.ipynb", as_version=4)
+    assert "parameters" in nb.cells[1].metadata.tags          # the tag survived jupytext -> ipynb
+    assert "injected-parameters" in nb.cells[2].metadata.tags
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "ran cifar10 42" in printed
+
+    assert run_chapters.main([str(good), str(bad), "-o", str(out), "--no-progress"]) == 1
+    summary = capsys.readouterr().out
+    assert "1 passed, 1 failed" in summary and "ValueError: boom" in summary
+
+
+# ----------------------------------------------------------------------------------------------------- slow checks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", _toc_chapters())
+def test_chapter_passes_nbval(entry, user_cache):
+    """Execute the chapter (quick profile) under ``pytest --nbval-lax``: every cell must run without error."""
+    source = run_chapters.resolve(entry)
+    assert source is not None, f"{entry} is listed in _toc.yml but does not exist"
+    notebook, _ = run_chapters.to_ipynb(source, NBVAL_DIR)
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+           f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
+           str(notebook)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, (f"nbval failed on {source.relative_to(ROOT)} (exit {proc.returncode}):\n"
+                                  + _tail(proc.stdout + proc.stderr))
+    assert re.search(r"\d+ passed", proc.stdout), _tail(proc.stdout)
+
+
+@pytest.mark.slow
+def test_built_book_renders_offline_in_chromium():
+    """The built HTML in headless Chromium with no network: math, figures and widgets render."""
+    html = ROOT / "_build" / "html"
+    if not (html / "index.html").is_file():
+        pytest.skip("the book is not built: run `make book` (python -m tools.build_book) before this test")
+    if check_offline.find_chromium() is None:
+        pytest.skip("Chromium is not installed: run `bash tools/setup_system.sh` (apt-get install -y chromium)")
+    proc = subprocess.run([sys.executable, "-m", "tools.check_offline", "--html-dir", str(html)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, _tail(proc.stdout + proc.stderr)
+    assert "passed" in proc.stdout.splitlines()[-1]
+
+
+def test_book_tools_are_installed():
+    """The slow chapter tests need nbval, the build needs jupyter-book: fail fast (and cheaply) if missing."""
+    import nbval  # noqa: F401
+    import papermill  # noqa: F401
+
+    assert shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) is not None

@@ -1,0 +1,113 @@
+"""The paper's problems as solver calls, the profiles, plots and widgets (tiny models, seconds)."""
+
+from __future__ import annotations
+
+import ipywidgets
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+import rrhelpers as rr
+from rrhelpers import plots, representations as R, widgets
+from rrhelpers.evaluation import knn_predict
+
+from .conftest import tiny_model
+
+matplotlib.use("Agg")
+
+
+def test_interpolation_frames_and_endpoints():
+    model = tiny_model()
+    a, b = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
+    frames = R.interpolate(model, a, b, frames=4, steps=3, step_size=0.01)
+    assert frames.shape == (5, 2, 1, 8, 8)
+    # the endpoints are seeded with the endpoints themselves, which match their own representation exactly
+    torch.testing.assert_close(frames[0], a)
+    torch.testing.assert_close(frames[-1], b)
+
+
+def test_top_weighted_coordinates_follow_eq_8():
+    model = tiny_model()
+    x = torch.rand(3, 1, 8, 8)
+    indices, classes = R.top_weighted_coordinates(model, x, k=4)
+    rep = model.representation(x).detach()
+    assert torch.equal(classes, model(x).argmax(1))
+    contribution = rep * model.head.weight[classes].detach()
+    assert torch.equal(indices, contribution.topk(4, dim=1).indices)
+
+
+def test_accentuation_raises_the_selected_coordinates_within_the_ball():
+    model = tiny_model()
+    x = (0.5 + 0.1 * torch.randn(3, 1, 8, 8)).clamp(0, 1)
+    result = R.accentuate(model, x, k=3, steps=10, step_size=0.1, eps=0.5)
+    assert (result.value >= result.start_value).all() and (result.value > result.start_value).any()
+    assert ((result.x - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all()
+
+
+def test_match_representation_uses_relative_distance_and_radius():
+    model = tiny_model()
+    a, b = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    result = R.match_representation(model, a, b, eps=0.3, steps=5)
+    assert ((result.x - a).flatten(1).norm(dim=1) <= 0.3 + 1e-5).all()
+    goal = model.representation(b).detach()
+    expected = (model.representation(result.x).detach() - goal).norm(dim=1) / goal.norm(dim=1)
+    torch.testing.assert_close(result.value, expected)
+
+
+def test_input_gradient_matches_autograd():
+    model = tiny_model()
+    x, y = torch.rand(2, 1, 8, 8), torch.tensor([1, 2])
+    xg = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(xg), y, reduction="sum").backward()
+    torch.testing.assert_close(R.input_gradient(model, x, y), xg.grad)
+
+
+def test_randomly_transformed_objective_stays_in_range_and_varies():
+    model = tiny_model()
+    objective = rr.objectives.RandomlyTransformed(rr.Coordinate(model, 0), generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 1, 8, 8)
+    assert not torch.equal(objective(x), objective(x))  # a new random transformation per call
+
+
+def test_knn_predict():
+    ref = torch.tensor([[0.0], [0.1], [1.0], [0.9], [0.95]]).view(5, 1, 1, 1)
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    assert knn_predict(ref, labels, torch.tensor([[0.05], [0.97]]).view(2, 1, 1, 1), k=3).tolist() == [0, 1]
+
+
+def test_profiles_and_overrides():
+    cfg = rr.chapter_settings("quick", "inversion", steps=7, step_size=None)
+    assert cfg.steps == 7 and cfg.step_size == rr.PROFILES["quick"].chapters["inversion"]["step_size"]
+    with pytest.raises(ValueError, match="unknown profile"):
+        rr.chapter_settings("imagenet-xl", "inversion")
+    with pytest.raises(ValueError, match="unknown settings"):
+        rr.chapter_settings("quick", "inversion", stpes=7)
+    for profile in rr.PROFILES.values():
+        assert profile.standard in rr.RECIPES and profile.robust in rr.RECIPES
+
+
+def test_mean_ci_matches_student_t():
+    samples = np.array([[1.0, 2.0, 3.0, 4.0]])
+    mean, half = plots.mean_ci(samples)
+    assert mean[0] == 2.5 and half[0] == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
+
+
+def test_picker_links_selector_and_pages_in_the_browser():
+    fig = plots.image_grid([torch.rand(2, 1, 8, 8)], ["row"], ["a", "b"])
+    png = widgets.figure_png(fig)
+    assert png.startswith(b"\x89PNG")
+    box = widgets.picker({"one": png, "two": png}, slider=True)
+    selector, stack = box.children
+    assert isinstance(selector, ipywidgets.SelectionSlider) and isinstance(stack, ipywidgets.Stack)
+    # the static book only has the embedded widget state: it must contain a browser-side link selector -> stack
+    from ipywidgets.embed import embed_data
+
+    state = embed_data(views=[box])["manager_state"]["state"]
+    links = [m["state"] for m in state.values() if m["model_name"] == "LinkModel"]
+    ids = {selector.model_id: "selector", stack.model_id: "stack"}
+    assert any(ids.get(link["source"][0].removeprefix("IPY_MODEL_")) == "selector" and link["source"][1] == "index"
+               and ids.get(link["target"][0].removeprefix("IPY_MODEL_")) == "stack"
+               and link["target"][1] == "selected_index" for link in links)
+    with pytest.raises(ValueError, match="at least one"):
+        widgets.picker({})

@@ -1,0 +1,158 @@
+"""Build the book: quick profile (the chapters' default parameters), offline, failing loudly.
+
+Usage, from the repository root (``make book`` runs the first)::
+
+    python -m tools.build_book                     # whole book -> _build/html/index.html
+    python -m tools.build_book --clean             # drop the HTML and the execution cache first
+    python -m tools.build_book --chapter 03_inversion   # one chapter alone -> _build/_page/03_inversion/_build/html
+    python -m tools.build_book --toc other_toc.yml # another table of contents (e.g. a subset of chapters)
+
+Steps: vendor MathJax, require.js and the widget manager from the npm registry if not already there
+(``tools/vendor_js.py``, cached in ``book/_static/vendor/``); run ``jupyter-book build`` (notebooks execute
+through jupyter-cache, so a rebuild re-executes only chapters whose code changed); exit non-zero if any chapter
+cell raised (``execute.raise_on_error`` in ``_config.yml``) or Sphinx failed; then check that no built page
+loads a script, stylesheet or font from the network. Prints the build time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tools import vendor_js
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+
+# <script src=...>, <link href=...>, CSS url(...) pointing at the network (links in <a href> are fine).
+REMOTE_RESOURCE = re.compile(
+    r"""<script\b[^>]*\bsrc\s*=\s*["']?(?:https?:)?//[^"'\s>]+"""
+    r"""|<link\b(?=[^>]*\brel\s*=\s*["']?(?:stylesheet|preload|modulepreload|icon))[^>]*\bhref\s*=\s*["']?(?:https?:)?//[^"'\s>]+"""
+    r"""|<img\b[^>]*\bsrc\s*=\s*["']?(?:https?:)?//[^"'\s>]+"""
+    r"""|@import\s+url\(\s*["']?(?:https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+def remote_resources(html_dir: Path) -> dict[str, list[str]]:
+    """Pages (relative paths) that reference a network script, stylesheet, image or CSS import."""
+    found = {}
+    for page in sorted(html_dir.rglob("*.html")):
+        if "_static" in page.relative_to(html_dir).parts:
+            continue
+        hits = REMOTE_RESOURCE.findall(page.read_text(errors="replace"))
+        if hits:
+            found[str(page.relative_to(html_dir))] = hits
+    return found
+
+
+def banner(message: str, ok: bool) -> None:
+    line = "=" * 78
+    stream = sys.stdout if ok else sys.stderr
+    print(f"\n{line}\n{'OK' if ok else 'FAILED'}: {message}\n{line}", file=stream, flush=True)
+
+
+def jupyter_book() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise SystemExit("build_book: jupyter-book not found; run `make setup`")
+    return [found]
+
+
+def chapter_source(name: str) -> Path:
+    """``03_inversion``, ``book/03_inversion.py`` or ``03_inversion.md`` -> the chapter file."""
+    stem = Path(name).name
+    candidates = [ROOT / name, ROOT / "book" / stem] + [ROOT / "book" / (Path(stem).stem + s) for s in (".py", ".md", ".ipynb")]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise SystemExit(f"build_book: no chapter {name!r} in book/")
+
+
+def build(args: argparse.Namespace) -> int:
+    vendor_js.vendor(quiet=False)
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on kernel start
+
+    toc, out_base, what = args.toc, args.path_output, "book"
+    if args.chapter:
+        # a one-page book with the same configuration (jupyter-book's own single-page mode would load every
+        # .js file under book/_static, MathJax's hundred components included, on the page)
+        source = chapter_source(args.chapter)
+        out_base = BUILD / "_page" / source.stem
+        out_base.mkdir(parents=True, exist_ok=True)
+        toc = out_base / "_toc.yml"
+        toc.write_text(f"format: jb-book\nroot: {source.relative_to(ROOT).with_suffix('').as_posix()}\n")
+        what = f"chapter {source.relative_to(ROOT)}"
+    cmd = jupyter_book() + ["build", str(ROOT), "--builder", "html"]
+    if toc:
+        cmd += ["--toc", str(Path(toc).resolve())]
+    if out_base:
+        cmd += ["--path-output", str(Path(out_base).resolve())]
+    html_dir = (Path(out_base).resolve() if out_base else ROOT) / "_build" / "html"
+    if args.warnings_as_errors:
+        cmd += ["-W", "--keep-going"]
+    if args.all:
+        cmd += ["--all"]
+
+    if args.clean:
+        base = html_dir.parent
+        for sub in ("html", ".doctrees", ".jupyter_cache", "jupyter_execute"):
+            shutil.rmtree(base / sub, ignore_errors=True)
+        print(f"build_book: removed {base.relative_to(ROOT) if base.is_relative_to(ROOT) else base}/"
+              "{html,.doctrees,.jupyter_cache,jupyter_execute}")
+
+    print("build_book: " + " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env)
+    elapsed = time.perf_counter() - start
+
+    if proc.returncode != 0:
+        reports = sorted((html_dir / "reports").rglob("*.err.log")) if (html_dir / "reports").exists() else []
+        for report in reports:
+            print(f"--- {report.relative_to(ROOT)} ---\n{report.read_text()[-4000:]}", file=sys.stderr)
+        banner(f"{what} build failed (exit {proc.returncode}) after {elapsed:.1f} s; look above for the failing "
+               "chapter and cell", ok=False)
+        return proc.returncode or 1
+
+    remote = remote_resources(html_dir)
+    if remote:
+        for page, hits in remote.items():
+            print(f"  {page}: {hits[:3]}", file=sys.stderr)
+        banner(f"{len(remote)} built page(s) load resources from the network (see above): the HTML is not "
+               "self-contained", ok=False)
+        return 2
+
+    index = html_dir / "index.html"
+    banner(f"{what} built in {elapsed:.1f} s -> {index.relative_to(ROOT) if index.is_relative_to(ROOT) else index}",
+           ok=True)
+    print(f"build time: {elapsed:.1f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.build_book", description="Build the book (quick profile, offline).", epilog="See the module docstring for details.")
+    parser.add_argument("--clean", action="store_true", help="remove the built HTML and the execution cache first")
+    parser.add_argument("--chapter", metavar="NAME", help="build one chapter alone (e.g. 03_inversion)")
+    parser.add_argument("--toc", metavar="PATH", help="use this table of contents instead of _toc.yml")
+    parser.add_argument("--path-output", metavar="DIR", help="write _build/ under DIR instead of the repo root")
+    parser.add_argument("--all", action="store_true", help="rewrite every page (Sphinx -a), not just changed ones")
+    parser.add_argument("-W", "--warnings-as-errors", action="store_true",
+                        help="also fail on Sphinx warnings (broken references etc.)")
+    return build(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
