@@ -76,11 +76,11 @@ sources, targets = random_pairs(max(cfg.pairs, cfg.shown), cfg.seed)
 x1, x2 = sources[: cfg.shown], targets[: cfg.shown]
 matched = {label: match_representation(m, x1, x2, cfg.shown_eps, cfg.steps) for label, m in models.items()}
 fig = plots.image_grid([x1, matched["standard"].x.cpu(), matched["robust"].x.cpu(), x2],
-                       ["source $x_1$", "standard $x_1'$", "robust $x_1'$", "target $x_2$"], size=1.5)
+                       ["source $x_1$", "standard $x_1'$", "robust $x_1'$", "target $x_2$"], size=1.5,
+                       title=f"relative representation distance after matching within L2 eps = {cfg.shown_eps}")
 for row, label in ((1, "standard"), (2, "robust")):
     for j, value in enumerate(matched[label].value.tolist()):
         fig.axes[row * cfg.shown + j].set_xlabel(f"{value:.2f}", fontsize=8)
-fig.suptitle(f"relative representation distance after matching within L2 eps = {cfg.shown_eps}", fontsize=10)
 plt.show()
 
 # %% [markdown]

@@ -111,7 +111,7 @@ pick = torch.randperm(len(test_set), generator=g)[: cfg.gradient_images]
 x, y = test_set.tensors(pick)
 grads = {label: input_gradient(m, x, y).cpu() for label, m in models.items()}
 plots.image_grid([x, plots.gradient_image(grads["standard"]), plots.gradient_image(grads["robust"])],
-                 ["image", "standard\ngradient", "robust\ngradient"], cmap="coolwarm" if x.shape[1] == 1 else "gray")
+                 ["image", "standard\ngradient", "robust\ngradient"], cmap=["gray", "coolwarm", "coolwarm"])
 plt.show()
 
 # %% [markdown]

@@ -22,11 +22,13 @@ def image_grid(
     col_labels: Optional[Sequence[str]] = None,
     title: Optional[str] = None,
     size: float = 1.3,
-    cmap: str = "gray",
+    cmap: str | Sequence[str] = "gray",
 ) -> plt.Figure:
-    """A grid with one row per batch in ``rows`` (each (N, C, H, W) in [0, 1]) and optional labels."""
+    """A grid with one row per batch in ``rows`` (each (N, C, H, W) in [0, 1]) and optional labels; ``cmap``
+    (one, or one per row) colours single-channel images."""
     rows = list(rows)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    cmaps = [cmap] * n_rows if isinstance(cmap, str) else list(cmap)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols + (1.2 if row_labels else 0), size * n_rows),
                              squeeze=False)
     for i, row in enumerate(rows):
@@ -37,14 +39,14 @@ def image_grid(
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if j < len(row):
-                ax.imshow(to_numpy_image(row[j]), cmap=cmap, vmin=0, vmax=1)
+                ax.imshow(to_numpy_image(row[j]), cmap=cmaps[i], vmin=0, vmax=1)
             if i == 0 and col_labels is not None and j < len(col_labels):
                 ax.set_title(col_labels[j], fontsize=8)
         if row_labels is not None:
             axes[i][0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if title else 1))
     return fig
 
 

@@ -39,11 +39,11 @@ PROFILES: dict[str, Profile] = {
         chapters={
             "brittleness": dict(pairs=24, radii=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), steps=100, shown=6,
                                 shown_eps=2.0, seed=0),
-            "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), eval_images=500, steps=20,
+            "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), eval_images=300, steps=20,
                                     gradient_images=8, seed=0),
-            "inversion": dict(images=8, steps=1000, step_size=0.05, noise_std=0.05, seed=0),
-            "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.07, top=4,
-                                          regularised_steps=400, seed=0),
+            "inversion": dict(images=12, steps=1000, step_size=0.1, noise_std=0.05, seed=0),
+            "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.1, top=4,
+                                          regularised_steps=400, class_seeds=3, seed=0),
         },
     ),
     "cifar10": Profile(
@@ -59,7 +59,7 @@ PROFILES: dict[str, Profile] = {
                                     gradient_images=8, seed=0),
             "inversion": dict(images=10, steps=10_000, step_size=0.15, noise_std=0.05, seed=0),
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
-                                          regularised_steps=1000, seed=0),
+                                          regularised_steps=1000, class_seeds=3, seed=0),
         },
     ),
 }

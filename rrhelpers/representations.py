@@ -30,8 +30,8 @@ def _ball(eps: Optional[float]) -> Constraint:
 
 
 def _solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
-           step_size: float, maximize: bool, desc: str, **kwargs) -> SolverResult:
-    kwargs.setdefault("desc", desc)
+           step_size: float, maximize: bool, default_desc: str, **kwargs) -> SolverResult:
+    kwargs.setdefault("desc", default_desc)
     with eval_mode(model):
         return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
 
