@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # "quick" (CPU, MNIST-5k) or "cifar10" (GPU advised)
 eval_eps = None  # test radii for the accuracy table; None: the profile's (quick: 0, 0.5, ..., 3)
-eval_images = None  # number of test images to attack; None: the profile's (quick: 500)
+eval_images = None  # number of test images to attack; None: the profile's (quick: 300)
 steps = None  # PGD steps of the evaluation attack; None: 20
 gradient_images = None  # images in the gradient figure; None: 8
 seed = None  # which test images are shown; None: 0
@@ -120,10 +120,12 @@ plt.show()
 # Two measured claims, on held-out images:
 #
 # 1. adversarial training buys robustness: at the training radius the robust model's PGD accuracy exceeds the
-#    standard model's by more than 40 points, while its clean accuracy stays within 5 points;
+#    standard model's by more than 40 points, while its clean accuracy drops by less than the profile's
+#    `max_clean_cost` (quick: 5 points);
 # 2. robust gradients are aligned with the image: the share of the gradient's energy that falls on the object
-#    (pixels that differ from the background by more than 0.1, dilated by one pixel) is larger for the robust
-#    model, on the same images.
+#    (pixels that differ from the uniform background by more than 0.1, dilated by one pixel) is larger for the
+#    robust model, on the same images. This needs a uniform background (digits), so natural-image profiles
+#    print the gradient figure above but skip this measure.
 
 # %%
 def object_energy_share(grad: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -135,14 +137,18 @@ def object_energy_share(grad: torch.Tensor, images: torch.Tensor) -> torch.Tenso
     return (energy * mask).flatten(1).sum(1) / energy.flatten(1).sum(1)
 
 
-xs, ys = subset.tensors(range(min(200, len(subset))))
-share = {label: object_energy_share(input_gradient(m, xs, ys).cpu(), xs).mean().item() for label, m in models.items()}
 eps = P.train_eps
-gain = table["robust"][eps] - table["standard"][eps]
+at_eps = {label: table[label][eps] if eps in table[label] else rr.accuracy(m, subset, eps, steps=cfg.steps)
+          for label, m in models.items()}
+gain = at_eps["robust"] - at_eps["standard"]
 clean_cost = table["standard"][0.0] - table["robust"][0.0]
-print(f"PGD accuracy at eps {eps}: robust {table['robust'][eps]:.3f} vs standard {table['standard'][eps]:.3f} "
+print(f"PGD accuracy at eps {eps}: robust {at_eps['robust']:.3f} vs standard {at_eps['standard']:.3f} "
       f"(gain {gain:+.3f}); clean accuracy cost {clean_cost:+.3f}")
-print(f"gradient energy on the object: robust {share['robust']:.3f} vs standard {share['standard']:.3f}")
 assert gain > 0.40, "the robust model should be far more accurate under attack at its training eps"
-assert clean_cost < 0.05, "robust training should cost little clean accuracy on this task"
-assert share["robust"] > share["standard"], "robust gradients should concentrate on the object"
+assert clean_cost < cfg.max_clean_cost, "robust training should cost little clean accuracy"
+if cfg.uniform_background:
+    xs, ys = subset.tensors(range(min(200, len(subset))))
+    share = {label: object_energy_share(input_gradient(m, xs, ys).cpu(), xs).mean().item()
+             for label, m in models.items()}
+    print(f"gradient energy on the object: robust {share['robust']:.3f} vs standard {share['standard']:.3f}")
+    assert share["robust"] > share["standard"], "robust gradients should concentrate on the object"

@@ -33,6 +33,8 @@ step_size = None  # L2 step size; None: the profile's (quick: 0.1)
 top = None  # most / least activating test images shown per coordinate; None: 4
 regularised_steps = None  # steps of the regularised (jittered) visualisation; None: 400
 class_seeds = None  # seeds per class for the class pictures; None: 3
+class_eps = None  # L2 radius of the class pictures around their dark seeds; None: the profile's (quick: 6)
+class_steps = None  # steps of the class pictures; None: the profile's (quick: 100 of size 0.3)
 seed = None  # random coordinates and seed images; None: 0
 
 # %%
@@ -43,11 +45,11 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.evaluation import knn_predict
-from rrhelpers.representations import noise_seeds, representations, visualize
+from rrhelpers.representations import noise_seeds, representations, solve, visualize
 
 cfg = rr.chapter_settings(profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps,
                           step_size=step_size, top=top, regularised_steps=regularised_steps,
-                          class_seeds=class_seeds, seed=seed)
+                          class_seeds=class_seeds, class_eps=class_eps, class_steps=class_steps, seed=seed)
 P = cfg.profile
 models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
 train_set, test_set = rr.load_dataset(P.dataset, "train"), rr.load_dataset(P.dataset, "test")
@@ -125,9 +127,8 @@ standard = models["standard"]
 noise = noise_seeds((len(coords), *shape), seed=cfg.seed)
 prior = rr.objectives.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
                                           generator=torch.Generator().manual_seed(cfg.seed))
-with rr.eval_mode(standard):
-    regularised = rr.optimize(prior, noise.to(P.device), rr.Unconstrained(), cfg.regularised_steps, cfg.step_size,
-                              track_best=False, progress=True, desc="regularised").x.cpu()
+regularised = solve(standard, prior, noise, None, cfg.regularised_steps, cfg.step_size, track_best=False,
+                    progress=True, desc="regularised").x.cpu()
 plots.image_grid([results["standard"].x.cpu()[:: cfg.seeds], regularised, results["robust"].x.cpu()[:: cfg.seeds]],
                  ["standard,\nplain", "standard,\nregularised", "robust,\nplain"],
                  col_labels=[str(i) for i in coords], size=1.3)
@@ -137,7 +138,7 @@ plt.show()
 # ## What does the model think a digit looks like?
 #
 # The same solver maximising a class logit instead of a coordinate, from a dark seed with a little noise, inside an
-# L2 ball (quick profile: radius 6, 100 steps of 0.3). The robust model draws the digit.
+# L2 ball (quick profile: radius `class_eps` = 6, 100 steps of 0.3). The robust model draws the digit.
 
 # %%
 n_classes = len(test_set.classes)
@@ -145,9 +146,8 @@ wanted = torch.arange(n_classes).repeat(cfg.class_seeds)
 dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
 class_images = {}
 for name, m in models.items():
-    with rr.eval_mode(m):
-        class_images[name] = rr.optimize(rr.Logit(m, wanted), dark.to(P.device), rr.L2Ball(6.0), 100, 0.3,
-                                         progress=True, desc=name).x.cpu()
+    class_images[name] = solve(m, rr.Logit(m, wanted), dark, cfg.class_eps, cfg.class_steps, cfg.class_step_size,
+                               progress=True, desc=name).x.cpu()
 plots.image_grid([class_images["robust"][:n_classes], class_images["standard"][:n_classes]], ["robust", "standard"],
                  col_labels=test_set.classes, size=1.2)
 plt.show()

@@ -1,7 +1,8 @@
 """ResNet backbones that map normalised images to a representation vector R(x).
 
 One implementation serves the CIFAR-style ResNets (3x3 stem, no max-pool), the ImageNet ResNet-50 (7x7 stem,
-max-pool; parameter names match torchvision's) and the small nets of the quick profile. Every backbone can apply a
+max-pool; the same parameters as torchvision's, named ``stages.{i}.{j}`` where torchvision says
+``layer{i+1}.{j}``) and the small nets of the quick profile. Every backbone can apply a
 "fake ReLU" to its last activation: ReLU in the forward pass, identity in the backward pass, so gradients of
 representation objectives flow through coordinates that are zero (as in MadryLab's ``robustness``).
 """

@@ -77,6 +77,11 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             header = fh.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
+        if path.suffix != ".safetensors":
+            raise CheckpointError(
+                f"{path} is not an rrhelpers safetensors checkpoint ({err}); files from other libraries "
+                "(MadryLab robustness, torchvision) are not supported by load_model yet"
+            ) from err
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({err}); delete it and save or train it again"
         ) from err

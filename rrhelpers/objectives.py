@@ -96,8 +96,9 @@ class RepresentationDistance(Objective):
         self.relative, self.fake_relu = relative, fake_relu
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        dist = (self.model.representation(x, fake_relu=self.fake_relu) - self.target).norm(dim=1)
-        return dist / self.target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
+        target = self.target.to(x.device)
+        dist = (self.model.representation(x, fake_relu=self.fake_relu) - target).norm(dim=1)
+        return dist / target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
 
 
 class Coordinate(Objective):
@@ -150,9 +151,9 @@ class PixelDistance(Objective):
         self.target, self.mask = target.detach(), mask
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        diff = (x - self.target) ** 2
+        diff = (x - self.target.to(x.device)) ** 2
         if self.mask is not None:
-            diff = diff * self.mask
+            diff = diff * self.mask.to(x.device)
         return diff.flatten(1).sum(dim=1)
 
 

@@ -7,17 +7,15 @@ tensors built from several), so the chapters and users share one implementation 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .attacks import default_step_size
 from .models import RobustModel, eval_mode
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
 from .solver import Constraint, L2Ball, SolverResult, Unconstrained, optimize
-
-Callback = Optional[Callable[[int, torch.Tensor, torch.Tensor], None]]
-
 
 def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
     """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
@@ -29,8 +27,10 @@ def _ball(eps: Optional[float]) -> Constraint:
     return Unconstrained() if eps is None or math.isinf(eps) else L2Ball(eps)
 
 
-def _solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
-           step_size: float, maximize: bool, default_desc: str, **kwargs) -> SolverResult:
+def solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
+          step_size: float, maximize: bool = True, default_desc: str = "solver", **kwargs) -> SolverResult:
+    """:func:`optimize` with ``model`` in eval mode, ``x0`` on its device, and an L2 ball of radius ``eps``
+    (unconstrained if None or inf); other keyword arguments go to :func:`optimize`."""
     kwargs.setdefault("desc", default_desc)
     with eval_mode(model):
         return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
@@ -48,7 +48,7 @@ def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps
            step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained)."""
     goal = representations(model, targets)
-    return _solve(model, RepresentationDistance(model, goal), seeds, eps, steps, step_size, False, "inversion",
+    return solve(model, RepresentationDistance(model, goal), seeds, eps, steps, step_size, False, "inversion",
                   **kwargs)
 
 
@@ -57,23 +57,24 @@ def match_representation(model: RobustModel, sources: torch.Tensor, targets: tor
     """Brittleness pairs (eqs. 1-2): x1' within L2 distance ``eps`` of ``sources`` whose R is closest to
     R(targets); ``value`` is the relative distance ||R(x1') - R(x2)|| / ||R(x2)||."""
     goal = representations(model, targets)
-    step_size = 2.5 * eps / steps if step_size is None else step_size
-    return _solve(model, RepresentationDistance(model, goal, relative=True), sources, eps, steps, step_size, False,
+    step_size = default_step_size(eps, steps) if step_size is None else step_size
+    return solve(model, RepresentationDistance(model, goal, relative=True), sources, eps, steps, step_size, False,
                   f"matching eps={eps:g}", **kwargs)
 
 
 def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
               step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
-    return _solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
+    return solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
                   **kwargs)
 
 
 def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
                 step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 7: raise coordinate ``index`` until it is the largest one of R(x), then stop (last iterate)."""
-    return _solve(model, ClippedCoordinate(model, index), images, eps, steps, step_size, True, "feature addition",
-                  track_best=False, **kwargs)
+    kwargs.setdefault("track_best", False)
+    return solve(model, ClippedCoordinate(model, index), images, eps, steps, step_size, True, "feature addition",
+                 **kwargs)
 
 
 def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, frames: int = 8, steps: int = 500,
@@ -87,7 +88,7 @@ def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, fram
     r0, r1 = representations(model, start), representations(model, end)
     goals = torch.lerp(r0[None], r1[None], t.view(-1, 1, 1).to(r0)).flatten(0, 1)
     seeds = torch.lerp(start[None], end[None], t.to(start)).flatten(0, 1)
-    result = _solve(model, RepresentationDistance(model, goals), seeds, eps, steps, step_size, False,
+    result = solve(model, RepresentationDistance(model, goals), seeds, eps, steps, step_size, False,
                     "interpolation", **kwargs)
     return result.x.view(frames + 1, *start.shape)
 
@@ -105,10 +106,11 @@ def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
 
 def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int = 60, step_size: float = 1.0,
                eps: float = 40.0, classes: Optional[torch.Tensor] = None, **kwargs) -> SolverResult:
-    """Sensitivity (eq. 8, paper A.6: eps 40, 60 steps, step 1): maximise the sum of the top-k weighted coordinates
-    of the predicted class, inside an L2 ball around each image."""
+    """Sensitivity (eq. 8, paper A.6: eps 40, 60 steps, step 1): accentuate the top-k weighted coordinates of the
+    predicted class by maximising their sum (feature addition of several coordinates at once, without eq. 7's
+    clipping) inside an L2 ball around each image."""
     indices, _ = top_weighted_coordinates(model, images, k, classes)
-    return _solve(model, CoordinateSum(model, indices), images, eps, steps, step_size, True, "sensitivity", **kwargs)
+    return solve(model, CoordinateSum(model, indices), images, eps, steps, step_size, True, "sensitivity", **kwargs)
 
 
 def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,9 @@
 
 Adversarial training replaces each batch by PGD adversarial examples found with the package's solver (model in
 eval mode while attacking, so each example's attack is independent of the rest of the batch). Every epoch draws
-its shuffling, augmentation and random starts from a generator seeded by (seed, epoch), so a run resumed from an
-end-of-epoch checkpoint gives the same weights as an uninterrupted one.
+its shuffling, augmentation and random starts from generators seeded by (seed, epoch), so on a CPU a run resumed
+from an end-of-epoch checkpoint gives the same weights as an uninterrupted one (on a GPU, nondeterministic cuDNN
+kernels make the two differ slightly unless ``torch.use_deterministic_algorithms(True)`` is set).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ class TrainResult:
         return sum(h["seconds"] for h in self.history)
 
 
-def _epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+def _epoch_generator(seed: int, epoch: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator per (seed, epoch, stream): data order/augmentation and attack starts draw independent numbers."""
+    return torch.Generator(device=device).manual_seed((seed * 100_003 + epoch) * 2 + stream)
 
 
 def train(
@@ -165,7 +167,7 @@ def train(
     end_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
     bar = tqdm(
-        total=(config.epochs - start_epoch) * batches_per_epoch,
+        total=(end_epoch - start_epoch) * batches_per_epoch,
         desc="adversarial training" if config.adversary else "standard training",
         disable=not progress,
     )
@@ -174,8 +176,8 @@ def train(
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
-        generator = _epoch_generator(config.seed, epoch)
-        attack_generator = _epoch_generator(config.seed, epoch, device)
+        generator = _epoch_generator(config.seed, epoch, stream=0)
+        attack_generator = _epoch_generator(config.seed, epoch, stream=1, device=device)
         model.train()
         loss_sum = correct = seen = 0.0
         for x, y in iterate_batches(train_set, config.batch_size, shuffle=True, generator=generator):

@@ -26,7 +26,7 @@ from .evaluation import evaluate
 from .models import RobustModel
 from .training import AttackConfig, TrainConfig, train
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 """Bump when the training code changes in a way that changes results, to invalidate every cached model."""
 
 
@@ -63,8 +63,10 @@ class Recipe:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def build(self, classes: list[str]) -> RobustModel:
-        torch.manual_seed(self.init_seed)
-        return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
+        """A freshly initialised model (seeded by ``init_seed``, without touching the caller's global RNG)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed)
+            return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
 
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -134,12 +136,14 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def make_model(name: str, recipe: Recipe, progress: bool = True,
-               on_epoch: Optional[Callable[[dict[str, float]], None]] = None) -> Path:
-    """Train a recipe (resuming an interrupted run from its state file), evaluate it and cache it atomically."""
+               on_epoch: Optional[Callable[[dict[str, float]], None]] = None,
+               device: str | torch.device = "cpu") -> Path:
+    """Train a recipe on ``device`` (resuming an interrupted run from its state file), evaluate it and cache it
+    atomically."""
     path = cached_path(name, recipe)
     train_set = load_dataset(recipe.dataset, "train")
     test_set = load_dataset(recipe.dataset, "test")
-    model = recipe.build(train_set.classes)
+    model = recipe.build(train_set.classes).to(device)
     state_path = path.with_suffix(".state.pt")
     result = train(model, train_set, recipe.train, test_set, checkpoint=state_path, progress=progress,
                    on_epoch=on_epoch)
@@ -178,7 +182,7 @@ def load_model(
                 raise FileNotFoundError(f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
             with _file_lock(path.with_suffix(".lock")):
                 if not path.exists():
-                    make_model(name, RECIPES[name], progress, on_epoch)
+                    make_model(name, RECIPES[name], progress, on_epoch, device)
     else:
         path = Path(name).expanduser()
         if not path.exists():

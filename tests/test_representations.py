@@ -17,6 +17,22 @@ from .conftest import tiny_model
 matplotlib.use("Agg")
 
 
+class _PixelModel(torch.nn.Module):
+    """R(x) = the pixels, so the representation-space interpolant of eq. 6 is the pixel blend itself."""
+
+    device = torch.device("cpu")
+
+    def representation(self, x, fake_relu=False):
+        return x.flatten(1)
+
+
+def test_interpolation_matches_the_representation_blend():
+    a, b = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    seeds_far = R.interpolate(_PixelModel(), a, b, frames=4, steps=200, step_size=0.01)
+    for k in range(5):
+        torch.testing.assert_close(seeds_far[k], torch.lerp(a, b, k / 4), atol=0.02, rtol=0)
+
+
 def test_interpolation_frames_and_endpoints():
     model = tiny_model()
     a, b = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
@@ -28,13 +44,17 @@ def test_interpolation_frames_and_endpoints():
 
 
 def test_top_weighted_coordinates_follow_eq_8():
-    model = tiny_model()
-    x = torch.rand(3, 1, 8, 8)
-    indices, classes = R.top_weighted_coordinates(model, x, k=4)
-    rep = model.representation(x).detach()
-    assert torch.equal(classes, model(x).argmax(1))
-    contribution = rep * model.head.weight[classes].detach()
-    assert torch.equal(indices, contribution.topk(4, dim=1).indices)
+    model = tiny_model(num_classes=2, width=1)  # a small R(x): 2 channels pooled to 2x2
+    x = torch.rand(1, 1, 8, 8)
+    rep = model.representation(x).detach()[0]
+    d = rep.numel()
+    with torch.no_grad():  # class 1 wins; its weights favour coordinates in a known order
+        model.head.weight.copy_(torch.stack([torch.zeros(d), torch.arange(1.0, d + 1)]))
+        model.head.bias.copy_(torch.tensor([-1e6, 1e6]))
+    indices, classes = R.top_weighted_coordinates(model, x, k=2)
+    assert classes.tolist() == [1]
+    by_hand = sorted(range(d), key=lambda i: -float(rep[i]) * (i + 1))[:2]
+    assert indices[0].tolist() == by_hand
 
 
 def test_accentuation_raises_the_selected_coordinates_within_the_ball():
@@ -63,11 +83,20 @@ def test_input_gradient_matches_autograd():
     torch.testing.assert_close(R.input_gradient(model, x, y), xg.grad)
 
 
-def test_randomly_transformed_objective_stays_in_range_and_varies():
-    model = tiny_model()
-    objective = rr.objectives.RandomlyTransformed(rr.Coordinate(model, 0), generator=torch.Generator().manual_seed(0))
+def test_randomly_transformed_objective_feeds_valid_images_and_varies():
+    seen = []
+
+    def inner(x):
+        seen.append(x)
+        return x.flatten(1).sum(1)
+
+    objective = rr.objectives.RandomlyTransformed(inner, generator=torch.Generator().manual_seed(0))
     x = torch.rand(2, 1, 8, 8)
-    assert not torch.equal(objective(x), objective(x))  # a new random transformation per call
+    first, second = objective(x), objective(x)
+    assert not torch.equal(first, second)  # a new random transformation per call
+    for moved in seen:
+        rr.check_images(moved)  # still images in [0, 1] of the same shape
+        assert moved.shape == x.shape
 
 
 def test_knn_predict():

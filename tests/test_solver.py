@@ -72,11 +72,17 @@ def test_best_iterate_is_never_worse_than_the_start(seed, steps, maximize, norm)
     x0 = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
     objective = _nonlinear_objective(seed)
     # a large step size makes individual steps overshoot, so the last iterate is often worse than the best
-    result = optimize(objective, x0, rr.make_constraint(norm, 1.0), steps, 1.5, maximize=maximize)
+    values = []
+    result = optimize(objective, x0, rr.make_constraint(norm, 1.0), steps, 1.5, maximize=maximize,
+                      callback=lambda step, x, value: values.append(value.clone()))
     sign = 1 if maximize else -1
     assert (sign * result.value >= sign * result.start_value - TOL).all()
     torch.testing.assert_close(result.value, objective(result.x))
     torch.testing.assert_close(result.start_value, objective(x0))
+    # per example, the best over all steps + 1 evaluated iterates, the last one included
+    assert len(values) == steps + 1
+    best = torch.stack(values).amax(0) if maximize else torch.stack(values).amin(0)
+    torch.testing.assert_close(result.value, best)
 
 
 def _two_class_linear(d: int = 16, seed: int = 0):
