@@ -49,7 +49,7 @@ def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps
     """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained)."""
     goal = representations(model, targets)
     return solve(model, RepresentationDistance(model, goal), seeds, eps, steps, step_size, False, "inversion",
-                  **kwargs)
+                 **kwargs)
 
 
 def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,
@@ -59,14 +59,14 @@ def match_representation(model: RobustModel, sources: torch.Tensor, targets: tor
     goal = representations(model, targets)
     step_size = default_step_size(eps, steps) if step_size is None else step_size
     return solve(model, RepresentationDistance(model, goal, relative=True), sources, eps, steps, step_size, False,
-                  f"matching eps={eps:g}", **kwargs)
+                 f"matching eps={eps:g}", **kwargs)
 
 
 def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
               step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
     return solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
-                  **kwargs)
+                 **kwargs)
 
 
 def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
@@ -89,7 +89,7 @@ def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, fram
     goals = torch.lerp(r0[None], r1[None], t.view(-1, 1, 1).to(r0)).flatten(0, 1)
     seeds = torch.lerp(start[None], end[None], t.to(start)).flatten(0, 1)
     result = solve(model, RepresentationDistance(model, goals), seeds, eps, steps, step_size, False,
-                    "interpolation", **kwargs)
+                   "interpolation", **kwargs)
     return result.x.view(frames + 1, *start.shape)
 
 
