@@ -45,6 +45,10 @@ PROFILES: dict[str, Profile] = {
             "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.1, top=4,
                                           regularised_steps=400, class_seeds=3, class_eps=6.0, class_steps=100,
                                           class_step_size=0.3, seed=0),
+            "feature_manipulation": dict(images=8, coordinates=6, steps=300, step_size=0.1, snapshot_every=25,
+                                         seed=0),
+            "interpolation": dict(sources=3, destinations=2, frames=8, steps=500, step_size=0.1, seed=0),
+            "sensitivity": dict(images=6, k=5, eps=3.0, steps=60, step_size=0.1, claim_images=40, seed=0),
         },
     ),
     "cifar10": Profile(
@@ -62,6 +66,10 @@ PROFILES: dict[str, Profile] = {
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
                                           regularised_steps=1000, class_seeds=3, class_eps=10.0,
                                           class_steps=200, class_step_size=0.25, seed=0),
+            "feature_manipulation": dict(images=8, coordinates=6, steps=400, step_size=0.15, snapshot_every=40,
+                                         seed=0),
+            "interpolation": dict(sources=3, destinations=3, frames=8, steps=2000, step_size=0.15, seed=0),
+            "sensitivity": dict(images=8, k=5, eps=6.0, steps=60, step_size=0.15, claim_images=200, seed=0),
         },
     ),
 }

@@ -77,20 +77,53 @@ def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Ten
                  **kwargs)
 
 
+def pixel_blend(start: torch.Tensor, end: torch.Tensor, frames: int = 8) -> torch.Tensor:
+    """Image-space interpolation (1 - t) start + t end, t = 0, 1/T, ..., 1: (T + 1, B, C, H, W), the cross-fade."""
+    t = torch.linspace(0, 1, frames + 1, device=start.device).view(-1, 1, 1, 1, 1)
+    return torch.lerp(start[None], end[None], t.to(start.dtype))
+
+
 def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, frames: int = 8, steps: int = 500,
-                step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> torch.Tensor:
+                step_size: float = 0.1, eps: Optional[float] = None, seeds: Optional[torch.Tensor] = None,
+                **kwargs) -> torch.Tensor:
     """Eq. 6 with T = ``frames``: images whose R matches (1 - t) R(start) + t R(end), t = 0, 1/T, ..., 1.
 
     ``start`` and ``end`` are (B, C, H, W); returns (T + 1, B, C, H, W). Each frame is seeded by the image-space
-    blend of the endpoints (as in the paper's appendix), and all frames are solved in one batch.
+    blend of the endpoints (as in the paper's appendix) unless ``seeds`` (T + 1, B, C, H, W) are given; all frames
+    are solved in one batch.
     """
-    t = torch.linspace(0, 1, frames + 1).view(-1, 1, 1, 1, 1)
+    if start.shape != end.shape or start.dim() != 4:
+        raise ValueError(f"start and end must be (B, C, H, W) of one shape; got {tuple(start.shape)} and "
+                         f"{tuple(end.shape)}")
+    seeds = pixel_blend(start, end, frames) if seeds is None else seeds
+    if seeds.shape != (frames + 1, *start.shape):
+        raise ValueError(f"seeds must be (frames + 1, *start.shape) = {(frames + 1, *start.shape)}; "
+                         f"got {tuple(seeds.shape)}")
+    t = torch.linspace(0, 1, frames + 1).view(-1, 1, 1)
     r0, r1 = representations(model, start), representations(model, end)
-    goals = torch.lerp(r0[None], r1[None], t.view(-1, 1, 1).to(r0)).flatten(0, 1)
-    seeds = torch.lerp(start[None], end[None], t.to(start)).flatten(0, 1)
-    result = solve(model, RepresentationDistance(model, goals), seeds, eps, steps, step_size, False,
+    goals = torch.lerp(r0[None], r1[None], t.to(r0)).flatten(0, 1)
+    result = solve(model, RepresentationDistance(model, goals), seeds.flatten(0, 1), eps, steps, step_size, False,
                    "interpolation", **kwargs)
     return result.x.view(frames + 1, *start.shape)
+
+
+def path_progress(model: RobustModel, frames: torch.Tensor, start: torch.Tensor,
+                  end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where interpolation ``frames`` (T + 1, B, C, H, W) lie on the straight path from R(start) to R(end).
+
+    Returns (progress, residual), both (T + 1, B): the projection of R(frame) - R(start) on R(end) - R(start) as a
+    fraction of the path (0 at start, 1 at end), and the distance of R(frame) from its target point
+    (1 - t) R(start) + t R(end), also as a fraction of the path length.
+    """
+    steps = frames.shape[0]
+    reps = representations(model, frames.flatten(0, 1)).view(steps, frames.shape[1], -1)
+    r0, r1 = representations(model, start), representations(model, end)
+    path = r1 - r0
+    length2 = (path * path).sum(-1).clamp_min(1e-12)
+    progress = ((reps - r0) * path).sum(-1) / length2
+    t = torch.linspace(0, 1, steps, device=reps.device).view(-1, 1, 1)
+    residual = (reps - torch.lerp(r0[None], r1[None], t)).norm(dim=-1) / length2.sqrt()
+    return progress.cpu(), residual.cpu()
 
 
 def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,

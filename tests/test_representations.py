@@ -1,15 +1,14 @@
-"""The paper's problems as solver calls, the profiles, plots and widgets (tiny models, seconds)."""
+"""The paper's problems as solver calls, the profiles and plots (tiny models, seconds)."""
 
 from __future__ import annotations
 
-import ipywidgets
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers import plots, representations as R, widgets
+from rrhelpers import plots, representations as R
 from rrhelpers.evaluation import knn_predict
 
 from .conftest import tiny_model
@@ -26,11 +25,28 @@ class _PixelModel(torch.nn.Module):
         return x.flatten(1)
 
 
-def test_interpolation_matches_the_representation_blend():
+def test_interpolation_matches_the_representation_blend_from_any_seeds():
     a, b = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
-    seeds_far = R.interpolate(_PixelModel(), a, b, frames=4, steps=200, step_size=0.01)
+    torch.testing.assert_close(R.pixel_blend(a, b, 4)[1], torch.lerp(a, b, 0.25))
+    far = R.pixel_blend(b, a, 4)  # the mirrored blend: every inner frame starts at the wrong mixture
+    frames = R.interpolate(_PixelModel(), a, b, frames=4, steps=300, step_size=0.01, seeds=far)
     for k in range(5):
-        torch.testing.assert_close(seeds_far[k], torch.lerp(a, b, k / 4), atol=0.02, rtol=0)
+        torch.testing.assert_close(frames[k], torch.lerp(a, b, k / 4), atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="seeds must be"):
+        R.interpolate(_PixelModel(), a, b, frames=3, steps=1, seeds=far)
+
+
+def test_path_progress_measures_position_and_distance_along_the_path():
+    a, b = torch.zeros(3, 1, 2, 2), torch.ones(3, 1, 2, 2)  # R = pixels; the path has length 2
+    frames = R.pixel_blend(a, b, 4).clone()
+    progress, residual = R.path_progress(_PixelModel(), frames, a, b)
+    torch.testing.assert_close(progress, torch.linspace(0, 1, 5).view(-1, 1).expand(5, 3))
+    torch.testing.assert_close(residual, torch.zeros(5, 3))
+    frames[2, 0] = 0.25  # pair 0's middle frame steps back to progress 0.25, on the path (distance 0.25 of it)
+    frames[1, 1, 0, 0, 0] += 0.2  # pair 1's frame moves 0.2 off its target point: 0.1 of the path length
+    progress, residual = R.path_progress(_PixelModel(), frames, a, b)
+    assert progress[2, 0] == pytest.approx(0.25) and residual[2, 0] == pytest.approx(0.25)
+    assert residual[1, 1] == pytest.approx(0.1) and progress[1, 1] == pytest.approx(0.25 + 0.2 / 4)
 
 
 def test_interpolation_frames_and_endpoints():
@@ -120,23 +136,3 @@ def test_mean_ci_matches_student_t():
     samples = np.array([[1.0, 2.0, 3.0, 4.0]])
     mean, half = plots.mean_ci(samples)
     assert mean[0] == 2.5 and half[0] == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
-
-
-def test_picker_links_selector_and_pages_in_the_browser():
-    fig = plots.image_grid([torch.rand(2, 1, 8, 8)], ["row"], ["a", "b"])
-    png = widgets.figure_png(fig)
-    assert png.startswith(b"\x89PNG")
-    box = widgets.picker({"one": png, "two": png}, slider=True)
-    selector, stack = box.children
-    assert isinstance(selector, ipywidgets.SelectionSlider) and isinstance(stack, ipywidgets.Stack)
-    # the static book only has the embedded widget state: it must contain a browser-side link selector -> stack
-    from ipywidgets.embed import embed_data
-
-    state = embed_data(views=[box])["manager_state"]["state"]
-    links = [m["state"] for m in state.values() if m["model_name"] == "LinkModel"]
-    ids = {selector.model_id: "selector", stack.model_id: "stack"}
-    assert any(ids.get(link["source"][0].removeprefix("IPY_MODEL_")) == "selector" and link["source"][1] == "index"
-               and ids.get(link["target"][0].removeprefix("IPY_MODEL_")) == "stack"
-               and link["target"][1] == "selected_index" for link in links)
-    with pytest.raises(ValueError, match="at least one"):
-        widgets.picker({})

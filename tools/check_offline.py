@@ -18,7 +18,10 @@ the network is unusable and any attempt to use it is seen. After the page's Java
 - figures: every ``<img>`` on the page is loaded (``complete`` with a non-zero ``naturalWidth``);
 - widgets: every embedded widget view was rendered by the widget manager into ``.jupyter-widgets`` elements
   with ``widget-*`` controls;
-- across the pages checked there is at least one of each (math, an output figure, a widget), unless relaxed
+- pickers (``rrhelpers.widgets``, CSS class ``rr-picker``): choosing the last option of a picker's first dropdown
+  shows another picture, i.e. the precomputed demos work without a kernel;
+- across the pages checked there is at least one of each (math, an output figure, a widget, a picker that
+  switched), unless relaxed
   with ``--require``;
 - no uncaught JavaScript error.
 
@@ -43,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML_DIR = ROOT / "_build" / "html"
-FEATURES = ("math", "figure", "widget")
+FEATURES = ("math", "figure", "widget", "picker")
 
 # Chromium's own services (update checks, sign-in, network time): not requests of the page, so not counted
 # against it; the flags below silence most of them, not all. No book page could load anything from these hosts.
@@ -79,9 +82,35 @@ PROBE = """<script>/* injected by tools/check_offline.py */
     if (!pre) { pre = document.createElement("pre"); pre.id = "rr-offline-report"; pre.hidden = true;
                 document.body.appendChild(pre); }
     pre.textContent = JSON.stringify({errors: errors, images: images, resources: resources, fonts: fonts,
-                                      loaded: document.readyState});
+                                      loaded: document.readyState, pickers: pickers});
   }
-  window.addEventListener("load", function () { report(); setInterval(report, 500); });
+  // Pickers (rrhelpers.widgets, class rr-picker) must switch pictures in the browser: once they have rendered,
+  // choose the last option of each picker's first dropdown and record the visible picture before and after.
+  var pickers = null;
+  function shown(box) {
+    return Array.prototype.filter.call(box.querySelectorAll("img"), function (img) {
+      return img.offsetParent !== null;
+    }).map(function (img) { return img.src; }).join(" ");
+  }
+  function clickPickers(attempt) {
+    var boxes = document.querySelectorAll(".rr-picker");
+    var views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+    var ready = (boxes.length > 0 || views === 0) && Array.prototype.every.call(boxes, shown);
+    if (!ready && attempt < 24) { setTimeout(function () { clickPickers(attempt + 1); }, 250); return; }
+    var pending = Array.prototype.map.call(boxes, function (box) {
+      var select = box.querySelector("select");
+      var entry = {options: select ? select.options.length : 0, before: shown(box), after: null};
+      if (select && select.options.length > 1) {
+        select.selectedIndex = select.options.length - 1;
+        select.dispatchEvent(new Event("change", {bubbles: true}));
+      }
+      return [box, entry];
+    });
+    setTimeout(function () {
+      pickers = pending.map(function (p) { p[1].after = shown(p[0]); return p[1]; });
+    }, 1000);
+  }
+  window.addEventListener("load", function () { report(); setInterval(report, 500); clickPickers(0); });
 })();
 </script>
 """
@@ -222,6 +251,22 @@ def check_dom(page: str, dom: str, base_url: str) -> PageResult:
     if rendered < len(views):
         result.problems.append(f"{len(views) - rendered}/{len(views)} widget views not rendered")
     result.features["widget"] = rendered
+
+    # pickers: choosing another option must show another picture (the jslinks work without a kernel)
+    pickers = report.get("pickers")
+    boxes = len(soup.select(".rr-picker"))
+    if len(pickers or []) < boxes:
+        result.problems.append(f"{boxes - len(pickers or [])}/{boxes} pickers were not clicked through: they "
+                               "rendered too late (raise --budget-ms) or the page did not finish loading")
+    switched = 0
+    for n, picker in enumerate(pickers or []):
+        if picker["options"] < 2:
+            continue
+        if not picker["before"] or picker["after"] == picker["before"]:
+            result.problems.append(f"picker {n + 1} did not show another picture after choosing another option")
+        else:
+            switched += 1
+    result.features["picker"] = switched
     return result
 
 
@@ -310,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="PNG", help="also save a screenshot (one per page if several)")
     parser.add_argument("--window-size", default="1280,2400", help="screenshot size, WIDTH,HEIGHT")
     parser.add_argument("--require", default=",".join(FEATURES),
-                        help="features that must appear on at least one page: math,figure,widget (or '')")
+                        help="features that must appear on at least one page: math,figure,widget,picker (or '')")
     parser.add_argument("--chromium", help="the browser binary (default: chromium on the PATH)")
     parser.add_argument("--budget-ms", type=int, default=10000, help="virtual time for the page's scripts")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before giving up on Chromium")

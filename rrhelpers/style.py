@@ -1,0 +1,324 @@
+"""Gatys-style neural style transfer for any network whose intermediate activations can be named (chapter 8).
+
+The image is optimised so that the Gram matrices of its activations at the *style layers* match those of the
+style image and its activation at the *content layer* matches that of the content image (Gatys et al., 2016).
+Layers are named as in ``module.named_modules()`` and read with forward hooks (:class:`LayerFeatures`), so the
+same code serves a :class:`~rrhelpers.RobustModel` (robust or standard weights), a torchvision VGG or any other
+``nn.Module``. ``content_model`` lets the content loss use another network (the Distill response's "swap the
+content network" experiment).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .models import eval_mode
+from .validation import InputError, check_images
+
+__all__ = [
+    "LayerFeatures",
+    "StyleResult",
+    "content_loss",
+    "gram_matrix",
+    "stage_layers",
+    "style_loss",
+    "style_transfer",
+]
+
+
+def _resolve(module: nn.Module, name: str) -> nn.Module:
+    """The submodule whose output is reported as layer ``name``; a ModuleList stands for its last element.
+
+    A ``ModuleList`` has no ``forward``, so a hook on it never fires; when its elements are applied in order (the
+    residual stages of :mod:`rrhelpers.architectures`), the list's output is its last element's output.
+    """
+    target = dict(module.named_modules())[name]
+    while isinstance(target, nn.ModuleList):
+        if len(target) == 0:
+            raise ValueError(f"layer {name!r} is an empty ModuleList and produces no activation")
+        target = target[-1]
+    if isinstance(target, nn.ModuleDict) or type(target).forward is nn.Module.forward:
+        raise ValueError(
+            f"layer {name!r} is a container without a forward ({type(target).__name__}) and produces no activation; "
+            "name one of its submodules instead"
+        )
+    return target
+
+
+class LayerFeatures:
+    """Read named intermediate activations of ``module`` with forward hooks: ``features(x) -> {name: activation}``.
+
+    Names are those of ``module.named_modules()`` (e.g. ``'backbone.stages.0'`` for the first residual stage of a
+    :class:`~rrhelpers.RobustModel`; a ``ModuleList`` reports its last element's output). The whole forward pass
+    runs. Remove the hooks with :meth:`close` or by using the object as a context manager.
+    """
+
+    def __init__(self, module: nn.Module, layers: Sequence[str]):
+        if isinstance(layers, str):
+            layers = [layers]
+        self.layers = list(dict.fromkeys(layers))  # unique, in order
+        if not self.layers:
+            raise ValueError("LayerFeatures needs at least one layer name")
+        available = dict(module.named_modules())
+        unknown = [name for name in self.layers if name not in available]
+        if unknown:
+            names = [n for n in available if n]
+            raise ValueError(
+                f"unknown layer name(s) {unknown} for {type(module).__name__}; available layers: {', '.join(names)}"
+            )
+        self.module = module
+        self._store: dict[str, torch.Tensor] = {}
+        self._handles = [_resolve(module, name).register_forward_hook(self._hook(name)) for name in self.layers]
+
+    def _hook(self, name: str):
+        def hook(mod: nn.Module, inputs: object, output: object) -> None:
+            self._store[name] = output  # type: ignore[assignment]
+
+        return hook
+
+    def __call__(self, x: torch.Tensor, *args: object, **kwargs: object) -> dict[str, torch.Tensor]:
+        """Run ``module(x, *args, **kwargs)`` and return the activations of the named layers, in order."""
+        if not self._handles:
+            raise RuntimeError("LayerFeatures was closed; create a new one")
+        self._store = {}
+        try:
+            self.module(x, *args, **kwargs)
+            missing = [name for name in self.layers if name not in self._store]
+            if missing:
+                raise RuntimeError(
+                    f"layer(s) {missing} did not run in the forward pass of {type(self.module).__name__}"
+                )
+            out = {name: self._store[name] for name in self.layers}
+        finally:
+            self._store = {}
+        for name, value in out.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"layer {name!r} returned {type(value).__name__}, not a tensor; name a submodule instead"
+                )
+        return out
+
+    def close(self) -> None:
+        """Remove the hooks (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self) -> "LayerFeatures":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stage_layers(model: nn.Module) -> list[str]:
+    """Names of the residual stages' outputs (post-ReLU) of a RobustModel / ResNet: the blog's style layers."""
+    for prefix in ("backbone.", ""):
+        stages = dict(model.named_modules()).get(prefix + "stages")
+        if isinstance(stages, nn.ModuleList):
+            return [f"{prefix}stages.{i}" for i in range(len(stages))]
+    raise ValueError(f"{type(model).__name__} has no 'stages' (nor 'backbone.stages') ModuleList; name layers yourself")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices (B, C, C) of activations (B, C, H, W), divided by C*H*W so they do not depend on image size."""
+    if features.dim() != 4:
+        raise ValueError(f"gram_matrix expects activations of shape (B, C, H, W); got {tuple(features.shape)}")
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    weights: Optional[Mapping[str, float]] = None,
+) -> torch.Tensor:
+    """Per-example style loss (B,): sum over layers of weight * mean squared difference of Gram matrices.
+
+    ``target_grams[name]`` is (1, C, C) (one style for the batch) or (B, C, C); ``weights`` default to 1 each.
+    """
+    total: Optional[torch.Tensor] = None
+    for name, target in target_grams.items():
+        if name not in features:
+            raise KeyError(f"no activation for style layer {name!r}; got {sorted(features)}")
+        gram = gram_matrix(features[name])
+        if target.shape[-2:] != gram.shape[-2:]:
+            raise ValueError(f"layer {name!r}: Gram target {tuple(target.shape)} does not match {tuple(gram.shape)}")
+        term = ((gram - target) ** 2).flatten(1).mean(dim=1) * (1.0 if weights is None else float(weights[name]))
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one style layer")
+    return total
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-example content loss (B,): mean squared difference between activations and the content target."""
+    if features.shape[1:] != target.shape[1:]:
+        raise ValueError(
+            f"content activations {tuple(features.shape)} and target {tuple(target.shape)} differ; the content "
+            "image and the optimised image must have the same size"
+        )
+    return ((features - target) ** 2).flatten(1).mean(dim=1)
+
+
+@dataclass
+class StyleResult:
+    """``image``: the result in [0, 1] (same dims as ``content``); ``style_loss``, ``content_loss``: unweighted
+    per-example (B,) losses of that image; ``history``: batch-mean 'total', 'style' and 'content' losses (weighted)
+    at the start and after every step."""
+
+    image: torch.Tensor
+    style_loss: torch.Tensor
+    content_loss: torch.Tensor
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor) and x.dim() == 3:
+        x = x.unsqueeze(0)
+    check_images(x, name=name)
+    return x
+
+
+def _device(module: nn.Module) -> torch.device:
+    try:
+        return next(module.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def style_transfer(
+    model: nn.Module,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    style_layers: Union[Sequence[str], Mapping[str, float]],
+    content_layer: str,
+    *,
+    style_weight: float,
+    content_weight: float = 1.0,
+    steps: int,
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs",
+    lr: Optional[float] = None,
+    init: Literal["content", "noise"] = "content",
+    seed: int = 0,
+    progress: bool = False,
+    content_model: Optional[nn.Module] = None,
+) -> StyleResult:
+    """Minimise ``style_weight * style_loss + content_weight * content_loss`` over the image (Gatys et al.).
+
+    ``content`` (B, C, H, W) or (C, H, W) and ``style`` (1 or B images, any size) are in [0, 1]. A list of style
+    layers weighs each 1/L; a mapping gives the weights. The pixels are optimised directly and clamped to [0, 1]
+    in place after every step (one L-BFGS iteration without line search, or one Adam step; default ``lr`` 1 and
+    0.02), so every evaluated image is valid. ``init='noise'`` starts from uniform noise drawn with ``seed``.
+    ``content_model`` (default ``model``) computes the content loss. Models run in eval mode, restored afterwards;
+    their parameters' ``.grad`` are left untouched.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module; got {type(model).__name__}")
+    if content_model is not None and not isinstance(content_model, nn.Module):
+        raise TypeError(f"content_model must be an nn.Module or None; got {type(content_model).__name__}")
+    squeeze = isinstance(content, torch.Tensor) and content.dim() == 3
+    content = _as_batch(content, "content")
+    style = _as_batch(style, "style")
+    channels = getattr(model, "in_channels", None)
+    if isinstance(channels, int) and content.shape[1] != channels:
+        raise InputError(f"content has {content.shape[1]} channel(s) but the model takes {channels}")
+    if style.shape[1] != content.shape[1]:
+        raise InputError(f"style has {style.shape[1]} channel(s) but content has {content.shape[1]}")
+    if style.shape[0] not in (1, content.shape[0]):
+        raise InputError(f"style must hold 1 image or one per content image ({content.shape[0]}); got {style.shape[0]}")
+    if isinstance(style_layers, str):
+        style_layers = [style_layers]
+    if isinstance(style_layers, Mapping):
+        weights = {str(k): float(v) for k, v in style_layers.items()}
+    else:
+        weights = {str(k): 1.0 / len(style_layers) for k in style_layers} if len(style_layers) else {}
+    if not weights:
+        raise ValueError("style_layers must name at least one layer")
+    if not all(math.isfinite(w) and w >= 0 for w in weights.values()):
+        raise ValueError(f"style layer weights must be finite and >= 0; got {weights}")
+    if not all(math.isfinite(w) and w >= 0 for w in (style_weight, content_weight)):
+        raise ValueError(
+            f"style_weight and content_weight must be finite and >= 0; got {style_weight}, {content_weight}"
+        )
+    if not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0; got {steps!r}")
+    steps = int(steps)
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}")
+    if init not in ("content", "noise"):
+        raise ValueError(f"init must be 'content' or 'noise'; got {init!r}")
+    lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be > 0; got {lr}")
+
+    device = _device(model)
+    cmodel = model if content_model is None else content_model
+    cdevice = _device(cmodel)
+    content, style = content.to(device), style.to(device)
+    separate = content_model is not None
+    style_names = list(weights)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(eval_mode(model))
+        if separate:
+            stack.enter_context(eval_mode(content_model))
+        feats = stack.enter_context(LayerFeatures(model, style_names if separate else style_names + [content_layer]))
+        cfeats = stack.enter_context(LayerFeatures(content_model, [content_layer])) if separate else feats
+
+        with torch.no_grad():
+            target_grams = {k: gram_matrix(v).detach() for k, v in feats(style).items() if k in weights}
+            content_target = cfeats(content.to(cdevice))[content_layer].detach()
+
+        def losses(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = feats(x)
+            s = style_loss({k: out[k] for k in style_names}, target_grams, weights)
+            c_act = cfeats(x.to(cdevice))[content_layer] if separate else out[content_layer]
+            return s, content_loss(c_act, content_target).to(s.device)
+
+        if init == "content":
+            start = content.clone()
+        else:
+            start = torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(device, content.dtype)
+        x = start.requires_grad_(True)
+        opt: torch.optim.Optimizer
+        if optimizer == "lbfgs":
+            # max_iter=1: each .step() is one L-BFGS iteration (history kept between calls), so we clamp in between
+            opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0, history_size=50)
+        else:
+            opt = torch.optim.Adam([x], lr=lr)
+        history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
+
+        def closure() -> torch.Tensor:
+            with torch.enable_grad():
+                s, c = losses(x)
+                total = (style_weight * s + content_weight * c).sum()
+                x.grad = torch.autograd.grad(total, x)[0]  # not .backward(): keep the models' .grad untouched
+            history["total"].append(float(total.detach()) / len(x))
+            history["style"].append(style_weight * float(s.detach().mean()))
+            history["content"].append(content_weight * float(c.detach().mean()))
+            return total.detach()
+
+        bar = tqdm(range(steps), desc=f"style transfer ({optimizer})", disable=not progress, leave=False)
+        for step in bar:
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            if progress and step % 10 == 0:
+                bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=False)
+        bar.close()
+        with torch.no_grad():
+            s_final, c_final = losses(x.detach())
+        history["total"].append(float((style_weight * s_final + content_weight * c_final).mean()))
+        history["style"].append(style_weight * float(s_final.mean()))
+        history["content"].append(content_weight * float(c_final.mean()))
+    image = x.detach()
+    return StyleResult(image[0] if squeeze else image, s_final.detach(), c_final.detach(), history)
