@@ -160,6 +160,13 @@ def resnet50(in_channels: int = 3) -> ResNet:
     return ResNet("bottleneck", (3, 4, 6, 3), 64, in_channels, "imagenet")
 
 
+@register("resnet")
+def resnet(block: str = "basic", layers: tuple[int, ...] = (2, 2, 2, 2), width: int = 64, in_channels: int = 3,
+           stem: str = "cifar", pool: int = 1) -> ResNet:
+    """Any ResNet of this family by its structure (what :mod:`rrhelpers.convert` infers from foreign weights)."""
+    return ResNet(block, tuple(layers), width, in_channels, stem, pool)
+
+
 @register("quick_resnet")
 def quick_resnet(in_channels: int = 1, width: int = 32, layers: tuple[int, ...] = (1, 1, 1), pool: int = 2) -> ResNet:
     """The quick profile's net: one basic block per stage, pooled to a 2x2 grid (512-d R(x) at width 32)."""

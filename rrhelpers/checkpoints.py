@@ -79,8 +79,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     except (SafetensorError, OSError, ValueError) as err:
         if path.suffix != ".safetensors":
             raise CheckpointError(
-                f"{path} is not an rrhelpers safetensors checkpoint ({err}); files from other libraries "
-                "(MadryLab robustness, torchvision) are not supported by load_model yet"
+                f"{path} is not an rrhelpers safetensors checkpoint ({err}); read files of other libraries "
+                "(MadryLab robustness, torchvision) with rrhelpers.convert.load_checkpoint or rr.load_model"
             ) from err
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({err}); delete it and save or train it again"

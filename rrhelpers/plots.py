@@ -84,6 +84,36 @@ def curve_with_band(
     return ax
 
 
+def grouped_bars(
+    groups: Sequence[str],
+    values: Mapping[str, Sequence[float]],
+    intervals: Optional[Mapping[str, Sequence[tuple[float, float]]]] = None,
+    ylabel: str = "",
+    title: Optional[str] = None,
+    ax: Optional[plt.Axes] = None,
+) -> plt.Axes:
+    """One group of bars per entry of ``groups``, one bar per series in ``values``, with optional (low, high)
+    ``intervals`` drawn as error bars (e.g. confidence intervals)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.4 + 1.1 * len(groups), 3.5))
+    width = 0.8 / max(len(values), 1)
+    positions = np.arange(len(groups))
+    for k, (label, heights) in enumerate(values.items()):
+        heights = np.asarray(heights, dtype=float)
+        err = None
+        if intervals is not None and label in intervals:
+            bounds = np.asarray(intervals[label], dtype=float)
+            err = np.stack([heights - bounds[:, 0], bounds[:, 1] - heights])
+        ax.bar(positions + (k - (len(values) - 1) / 2) * width, heights, width, yerr=err, capsize=3, label=label)
+    ax.set_xticks(positions, groups)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend()
+    return ax
+
+
 def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], ax: Optional[plt.Axes] = None) -> plt.Axes:
     """Training loss and clean test accuracy per epoch for each named run."""
     if ax is None:

@@ -49,6 +49,10 @@ PROFILES: dict[str, Profile] = {
                                          seed=0),
             "interpolation": dict(sources=3, destinations=2, frames=8, steps=500, step_size=0.1, seed=0),
             "sensitivity": dict(images=6, k=5, eps=3.0, steps=60, step_size=0.1, claim_images=40, seed=0),
+            "style_transfer": dict(robust="quick-photo-robust", standard="quick-photo-standard",
+                                   contents=("chelsea", "astronaut"), styles=("immunohistochemistry", "brick"),
+                                   size=96, style_weights=(1e2, 1e3, 1e4, 1e5), style_weight=1e4, steps=100,
+                                   rf_images=64, rf_eps=0.5, rf_steps=10, seed=0),
         },
     ),
     "cifar10": Profile(
@@ -70,6 +74,11 @@ PROFILES: dict[str, Profile] = {
                                          seed=0),
             "interpolation": dict(sources=3, destinations=3, frames=8, steps=2000, step_size=0.15, seed=0),
             "sensitivity": dict(images=8, k=5, eps=6.0, steps=60, step_size=0.15, claim_images=200, seed=0),
+            "style_transfer": dict(robust="cifar10-robust", standard="cifar10-standard",
+                                   contents=("chelsea", "astronaut", "motorcycle"),
+                                   styles=("immunohistochemistry", "brick", "hubble_deep_field"),
+                                   size=160, style_weights=(1e2, 1e3, 1e4, 1e5), style_weight=1e4, steps=300,
+                                   rf_images=256, rf_eps=0.5, rf_steps=20, seed=0),
         },
     ),
 }

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 
 from .checkpoints import load_model_file, save_model
+from .convert import load_checkpoint
 from .data import load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
@@ -95,6 +96,20 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+PHOTO_MEAN, PHOTO_STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+_PHOTO_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip")
+for _name, _adversary in (("quick-photo-standard", None), ("quick-photo-robust", AttackConfig(eps=0.5, steps=5))):
+    RECIPES[_name] = Recipe(
+        dataset="photo_crops",
+        arch="quick_resnet",
+        mean=PHOTO_MEAN,
+        std=PHOTO_STD,
+        train=replace(_PHOTO_TRAIN, adversary=_adversary),
+        arch_kwargs={"in_channels": 3, "width": 32},
+        eval_eps=(0.0, 0.5),
+        description="colour photo crops (10 photographs, 32 px), small ResNet, "
+        + ("L2 adversarial training at eps 0.5 (5 steps)" if _adversary else "standard training"),
+    )
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 _CIFAR_TRAIN = TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip")
@@ -188,8 +203,12 @@ def load_model(
         if not path.exists():
             raise FileNotFoundError(
                 f"{name!r} is neither a zoo model nor an existing file. Zoo models: {sorted(RECIPES)}; "
-                "or pass the path of a checkpoint written by rrhelpers.save_model."
+                "or pass the path of a checkpoint: rrhelpers' .safetensors, or a MadryLab robustness / torchvision "
+                "ResNet .pt file."
             )
+    if path.suffix != ".safetensors":
+        model = load_checkpoint(path)  # MadryLab robustness / torchvision files, read without pickled code
+        return model.to(device)
     model, metadata = load_model_file(path, device)
     model.metadata = metadata
     return model

@@ -130,9 +130,24 @@ def test_profiles_and_overrides():
         rr.chapter_settings("quick", "inversion", stpes=7)
     for profile in rr.PROFILES.values():
         assert profile.standard in rr.RECIPES and profile.robust in rr.RECIPES
+        assert set(profile.chapters) == set(rr.PROFILES["quick"].chapters), "every profile covers every chapter"
+        style = profile.chapters["style_transfer"]
+        assert style["robust"] in rr.RECIPES and style["standard"] in rr.RECIPES
+        assert style["style_weight"] in style["style_weights"]
 
 
 def test_mean_ci_matches_student_t():
     samples = np.array([[1.0, 2.0, 3.0, 4.0]])
     mean, half = plots.mean_ci(samples)
     assert mean[0] == 2.5 and half[0] == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
+
+
+def test_grouped_bars_draws_one_bar_per_series_and_group_with_intervals():
+    ax = plots.grouped_bars(["a", "b", "c"], {"robust": [1.0, 2.0, 3.0], "standard": [2.0, 3.0, 4.0]},
+                            {"robust": [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)]}, ylabel="R(f)")
+    bars = [p for p in ax.patches]
+    assert len(bars) == 6 and sorted(b.get_height() for b in bars) == [1, 2, 2, 3, 3, 4]
+    bar_containers = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
+    assert len(bar_containers) == 2 and bar_containers[0].errorbar is not None and bar_containers[1].errorbar is None
+    with pytest.raises(ValueError):
+        plots.grouped_bars(["a"], {"x": [1.0]}, {"x": [(0.0, 1.0), (0.0, 2.0)]})
