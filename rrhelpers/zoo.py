@@ -70,60 +70,36 @@ class Recipe:
             return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
 
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-_QUICK_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop")
+RECIPES: dict[str, Recipe] = {}
 
-RECIPES: dict[str, Recipe] = {
-    "quick-standard": Recipe(
-        dataset="mnist5k",
-        arch="quick_resnet",
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        train=_QUICK_TRAIN,
-        arch_kwargs={"in_channels": 1, "width": 32},
-        eval_eps=(0.0, 1.5),
-        description="MNIST-5k, small ResNet (512-d R(x)), standard training",
-    ),
-    "quick-robust": Recipe(
-        dataset="mnist5k",
-        arch="quick_resnet",
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        train=replace(_QUICK_TRAIN, adversary=AttackConfig(eps=1.5, steps=7)),
-        arch_kwargs={"in_channels": 1, "width": 32},
-        eval_eps=(0.0, 1.5),
-        description="MNIST-5k, small ResNet (512-d R(x)), L2 adversarial training at eps 1.5 (7 steps)",
-    ),
-}
+
+def _standard_and_robust(prefix: str, adversary: AttackConfig, what: str, train: TrainConfig, **fields: Any) -> None:
+    """Register ``{prefix}-standard`` and ``{prefix}-robust`` (trained against ``adversary``), alike otherwise."""
+    RECIPES[f"{prefix}-standard"] = Recipe(train=train, description=f"{what}, standard training", **fields)
+    RECIPES[f"{prefix}-robust"] = Recipe(
+        train=replace(train, adversary=adversary), **fields,
+        description=f"{what}, L2 adversarial training at eps {adversary.eps:g} ({adversary.steps} steps)")
+
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+_standard_and_robust(
+    "quick", AttackConfig(eps=1.5, steps=7), "MNIST-5k, small ResNet (512-d R(x))",
+    TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop"),
+    dataset="mnist5k", arch="quick_resnet", mean=MNIST_MEAN, std=MNIST_STD,
+    arch_kwargs={"in_channels": 1, "width": 32}, eval_eps=(0.0, 1.5))
 
 PHOTO_MEAN, PHOTO_STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-_PHOTO_TRAIN = TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip")
-for _name, _adversary in (("quick-photo-standard", None), ("quick-photo-robust", AttackConfig(eps=0.5, steps=5))):
-    RECIPES[_name] = Recipe(
-        dataset="photo_crops",
-        arch="quick_resnet",
-        mean=PHOTO_MEAN,
-        std=PHOTO_STD,
-        train=replace(_PHOTO_TRAIN, adversary=_adversary),
-        arch_kwargs={"in_channels": 3, "width": 32},
-        eval_eps=(0.0, 0.5),
-        description="colour photo crops (10 photographs, 32 px), small ResNet, "
-        + ("L2 adversarial training at eps 0.5 (5 steps)" if _adversary else "standard training"),
-    )
+_standard_and_robust(
+    "quick-photo", AttackConfig(eps=0.5, steps=5), "colour photo crops (10 photographs, 32 px), small ResNet",
+    TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip"),
+    dataset="photo_crops", arch="quick_resnet", mean=PHOTO_MEAN, std=PHOTO_STD,
+    arch_kwargs={"in_channels": 3, "width": 32}, eval_eps=(0.0, 0.5))
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-_CIFAR_TRAIN = TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip")
-for _name, _adversary in (("cifar10-standard", None), ("cifar10-robust", AttackConfig(eps=0.5, steps=7))):
-    RECIPES[_name] = Recipe(
-        dataset="cifar10",
-        arch="resnet18_cifar",
-        mean=CIFAR_MEAN,
-        std=CIFAR_STD,
-        train=replace(_CIFAR_TRAIN, adversary=_adversary),
-        eval_eps=(0.0, 0.25, 0.5, 1.0),
-        description=f"CIFAR-10 ResNet-18, {'L2 adversarial training at eps 0.5' if _adversary else 'standard'} "
-        "(150 epochs; a GPU job)",
-    )
+_standard_and_robust(
+    "cifar10", AttackConfig(eps=0.5, steps=7), "CIFAR-10 ResNet-18, 150 epochs (a GPU job)",
+    TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip"),
+    dataset="cifar10", arch="resnet18_cifar", mean=CIFAR_MEAN, std=CIFAR_STD, eval_eps=(0.0, 0.25, 0.5, 1.0))
 
 
 def cache_dir() -> Path:
