@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
@@ -50,7 +51,7 @@ def grid_picker(pages: Mapping[tuple[str, ...], bytes], axes: Sequence[str],
     if unknown:
         raise ValueError(f"sliders {sorted(unknown)} are not axes; axes are {axes}")
     labels = _axis_labels(list(pages), len(axes))
-    missing = [combo for combo in _product(labels) if combo not in pages]
+    missing = [combo for combo in itertools.product(*labels) if combo not in pages]
     if missing:
         raise ValueError(f"{len(missing)} combinations have no page, e.g. {missing[0]}: a picker needs every one")
 
@@ -75,13 +76,6 @@ def grid_picker(pages: Mapping[tuple[str, ...], bytes], axes: Sequence[str],
     box = widgets.VBox([*selectors, root])
     box.add_class(PICKER_CLASS)
     return box
-
-
-def _product(labels: list[list[str]]) -> list[tuple[str, ...]]:
-    combos: list[tuple[str, ...]] = [()]
-    for axis in labels:
-        combos = [c + (label,) for c in combos for label in axis]
-    return combos
 
 
 def picker(pages: Mapping[str, bytes], description: str = "show", slider: bool = False) -> widgets.VBox:
