@@ -29,6 +29,7 @@ __all__ = [
     "content_loss",
     "gram_matrix",
     "stage_layers",
+    "style_distance",
     "style_loss",
     "style_transfer",
 ]
@@ -160,6 +161,18 @@ def style_loss(
     return total
 
 
+def style_distance(
+    model: nn.Module, images: torch.Tensor, style: torch.Tensor, layers: Optional[Sequence[str]] = None
+) -> torch.Tensor:
+    """Per-image (B,) Gram-matrix distance of ``images`` to ``style`` under ``model``'s ``layers`` (default: its
+    residual stages, each weighted 1/L): the style loss used as a measure, e.g. with a held-out judge network."""
+    images, style = _as_batch(images, "images"), _as_batch(style, "style")
+    layers = stage_layers(model) if layers is None else list(layers)
+    with torch.no_grad(), eval_mode(model), LayerFeatures(model, layers) as features:
+        targets = {name: gram_matrix(act) for name, act in features(style).items()}
+        return style_loss(features(images), targets, {name: 1.0 / len(layers) for name in layers})
+
+
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-example content loss (B,): mean squared difference between activations and the content target."""
     if features.shape[1:] != target.shape[1:]:
@@ -174,12 +187,15 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class StyleResult:
     """``image``: the result in [0, 1] (same dims as ``content``); ``style_loss``, ``content_loss``: unweighted
     per-example (B,) losses of that image; ``history``: batch-mean 'total', 'style' and 'content' losses (weighted)
-    at the start and after every step."""
+    at every loss evaluation (L-BFGS's line search evaluates more than once per iteration) and at the end."""
 
     image: torch.Tensor
     style_loss: torch.Tensor
     content_loss: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
+
+
+_PIXEL_MARGIN = 1e-3  # L-BFGS starts from logit(clamp(x, m, 1 - m)): pure black or white has no finite logit
 
 
 def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -216,9 +232,11 @@ def style_transfer(
     """Minimise ``style_weight * style_loss + content_weight * content_loss`` over the image (Gatys et al.).
 
     ``content`` (B, C, H, W) or (C, H, W) and ``style`` (1 or B images, any size) are in [0, 1]. A list of style
-    layers weighs each 1/L; a mapping gives the weights. The pixels are optimised directly and clamped to [0, 1]
-    in place after every step (one L-BFGS iteration without line search, or one Adam step; default ``lr`` 1 and
-    0.02), so every evaluated image is valid. ``init='noise'`` starts from uniform noise drawn with ``seed``.
+    layers weighs each 1/L; a mapping gives the weights. L-BFGS (strong-Wolfe line search, at most ``steps``
+    iterations and ``2 * steps`` loss evaluations, default ``lr`` 1) optimises the image's logits, ``x = sigmoid(z)``: the problem becomes unconstrained, so the line
+    search and the curvature pairs stay exact and every evaluated image lies in [0, 1]. Adam (default ``lr`` 0.02)
+    takes ``steps`` steps on the pixels, clamped to [0, 1] after each. ``init='noise'`` starts from uniform noise
+    drawn with ``seed``.
     ``content_model`` (default ``model``) computes the content loss. Models run in eval mode, restored afterwards;
     their parameters' ``.grad`` are left untouched.
     """
@@ -288,33 +306,42 @@ def style_transfer(
             start = content.clone()
         else:
             start = torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(device, content.dtype)
-        x = start.requires_grad_(True)
+        lbfgs = optimizer == "lbfgs"
+        # L-BFGS works on logits (unconstrained, no clamping); Adam on the pixels (clamped after each step)
+        param = torch.logit(start.clamp(_PIXEL_MARGIN, 1 - _PIXEL_MARGIN)) if lbfgs else start
+        param.requires_grad_(True)
+        image_of = torch.sigmoid if lbfgs else (lambda p: p)
         opt: torch.optim.Optimizer
-        if optimizer == "lbfgs":
-            # max_iter=1: each .step() is one L-BFGS iteration (history kept between calls), so we clamp in between
-            opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0, history_size=50)
+        if lbfgs:
+            opt = torch.optim.LBFGS([param], lr=lr, max_iter=steps, max_eval=2 * steps, history_size=50,
+                                    line_search_fn="strong_wolfe")
         else:
-            opt = torch.optim.Adam([x], lr=lr)
+            opt = torch.optim.Adam([param], lr=lr)
         history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
+        bar = tqdm(total=steps, desc=f"style transfer ({optimizer})", disable=not progress, leave=False)
 
         def closure() -> torch.Tensor:
             with torch.enable_grad():
-                s, c = losses(x)
+                s, c = losses(image_of(param))
                 total = (style_weight * s + content_weight * c).sum()
-                x.grad = torch.autograd.grad(total, x)[0]  # not .backward(): keep the models' .grad untouched
-            history["total"].append(float(total.detach()) / len(x))
+                param.grad = torch.autograd.grad(total, param)[0]  # not .backward(): keep the models' .grad untouched
+            history["total"].append(float(total.detach()) / len(param))
             history["style"].append(style_weight * float(s.detach().mean()))
             history["content"].append(content_weight * float(c.detach().mean()))
+            if lbfgs and steps:
+                bar.n = min(steps, opt.state[param].get("n_iter", 0))
+                bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=True)
             return total.detach()
 
-        bar = tqdm(range(steps), desc=f"style transfer ({optimizer})", disable=not progress, leave=False)
-        for step in bar:
+        if lbfgs and steps:
+            opt.step(closure)  # runs up to `steps` iterations; stops early once converged
+        for _ in range(0 if lbfgs else steps):
             opt.step(closure)
             with torch.no_grad():
-                x.clamp_(0, 1)
-            if progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=False)
+                param.clamp_(0, 1)
+            bar.update()
         bar.close()
+        x = image_of(param.detach())
         with torch.no_grad():
             s_final, c_final = losses(x.detach())
         history["total"].append(float((style_weight * s_final + content_weight * c_final).mean()))
