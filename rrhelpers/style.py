@@ -333,13 +333,15 @@ def style_transfer(
                 bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=True)
             return total.detach()
 
-        if lbfgs and steps:
-            opt.step(closure)  # runs up to `steps` iterations; stops early once converged
-        for _ in range(0 if lbfgs else steps):
-            opt.step(closure)
-            with torch.no_grad():
-                param.clamp_(0, 1)
-            bar.update()
+        if lbfgs:
+            if steps:
+                opt.step(closure)  # runs up to `steps` iterations; stops early once converged
+        else:
+            for _ in range(steps):
+                opt.step(closure)
+                with torch.no_grad():
+                    param.clamp_(0, 1)
+                bar.update()
         bar.close()
         x = image_of(param.detach())
         with torch.no_grad():
