@@ -4,6 +4,8 @@ from .attacks import pgd_attack
 from .checkpoints import CheckpointError, load_model_file, save_model
 from .data import DatasetNotFoundError, ImageDataset, load_dataset
 from .evaluation import accuracy, evaluate
+from .inverter import FeedforwardInverter
+from .inverter_training import InverterConfig, load_inverter, train_inverter
 from .models import RobustModel, eval_mode
 from .objectives import (
     ClippedCoordinate,
@@ -32,7 +34,9 @@ __all__ = [
     "CrossEntropy",
     "DatasetNotFoundError",
     "ImageDataset",
+    "FeedforwardInverter",
     "InputError",
+    "InverterConfig",
     "L2Ball",
     "LinfBall",
     "Logit",
@@ -50,6 +54,7 @@ __all__ = [
     "eval_mode",
     "evaluate",
     "load_dataset",
+    "load_inverter",
     "load_model",
     "load_model_file",
     "make_constraint",
@@ -61,4 +66,5 @@ __all__ = [
     "pgd_attack",
     "save_model",
     "train",
+    "train_inverter",
 ]

@@ -60,15 +60,11 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> None:
 
 def save_model(model: RobustModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write weights + config (+ JSON-serialisable ``metadata``) to a safetensors file, atomically."""
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {"format": FORMAT, "config": json.dumps(model.config), "metadata": json.dumps(metadata or {})}
-    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=header))
-    return path
+    return write_safetensors(path, model.state_dict(), model.config, metadata)
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """(state dict, model config, metadata) of a file written by :func:`save_model`."""
+def read_safetensors(path: str | Path, fmt: str = FORMAT) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """(state dict, config, metadata) of an rrhelpers safetensors file of format ``fmt`` (a model by default)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -85,14 +81,24 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({err}); delete it and save or train it again"
         ) from err
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a safetensors file but not an rrhelpers model (format {header.get('format')!r})")
+    if header.get("format") != fmt:
+        what = "an rrhelpers model" if fmt == FORMAT else f"a {fmt!r} file"
+        raise CheckpointError(f"{path} is a safetensors file but not {what} (format {header.get('format')!r})")
     return state, json.loads(header["config"]), json.loads(header.get("metadata", "{}"))
+
+
+def write_safetensors(path: str | Path, state: dict[str, torch.Tensor], config: dict[str, Any],
+                      metadata: dict[str, Any] | None = None, fmt: str = FORMAT) -> Path:
+    """Write tensors + JSON config + JSON metadata to a safetensors file of format ``fmt``, atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    header = {"format": fmt, "config": json.dumps(config), "metadata": json.dumps(metadata or {})}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    return Path(path)
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[RobustModel, dict[str, Any]]:
     """Rebuild a :class:`RobustModel` from a file written by :func:`save_model`; returns (model, metadata)."""
-    state, config, metadata = read_model_file(path)
+    state, config, metadata = read_safetensors(path)
     model = RobustModel.from_config(config)
     model.load_state_dict(state)
     return model.to(device).eval(), metadata

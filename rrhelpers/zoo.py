@@ -95,11 +95,21 @@ _standard_and_robust(
     dataset="photo_crops", arch="quick_resnet", mean=PHOTO_MEAN, std=PHOTO_STD,
     arch_kwargs={"in_channels": 3, "width": 32}, eval_eps=(0.0, 0.5))
 
+_standard_and_robust(
+    "quick-judge", AttackConfig(eps=1.5, steps=3), "MNIST-5k judge: a narrower, globally pooled ResNet, other seeds",
+    TrainConfig(epochs=8, batch_size=128, lr=0.1, schedule="cosine", augment="crop", seed=1),
+    dataset="mnist5k", arch="quick_resnet", mean=MNIST_MEAN, std=MNIST_STD,
+    arch_kwargs={"in_channels": 1, "width": 16, "pool": 1}, init_seed=1, eval_eps=(0.0, 1.5))
+
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 _standard_and_robust(
     "cifar10", AttackConfig(eps=0.5, steps=7), "CIFAR-10 ResNet-18, 150 epochs (a GPU job)",
     TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip"),
     dataset="cifar10", arch="resnet18_cifar", mean=CIFAR_MEAN, std=CIFAR_STD, eval_eps=(0.0, 0.25, 0.5, 1.0))
+_standard_and_robust(
+    "cifar10-judge", AttackConfig(eps=0.5, steps=7), "CIFAR-10 judge: ResNet-18, other seeds",
+    replace(RECIPES["cifar10-standard"].train, seed=1),
+    dataset="cifar10", arch="resnet18_cifar", mean=CIFAR_MEAN, std=CIFAR_STD, init_seed=1, eval_eps=(0.0, 0.5))
 
 
 def cache_dir() -> Path:
@@ -116,7 +126,8 @@ def cached_path(name: str, recipe: Optional[Recipe] = None) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the duration of the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -171,7 +182,7 @@ def load_model(
         if not path.exists():
             if not train_if_missing:
                 raise FileNotFoundError(f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
-            with _file_lock(path.with_suffix(".lock")):
+            with file_lock(path.with_suffix(".lock")):
                 if not path.exists():
                     make_model(name, RECIPES[name], progress, on_epoch, device)
     else:

@@ -1,0 +1,152 @@
+"""Feedforward inverter: shapes, losses that fall, exact resume, atomic files, the cache and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rrhelpers as rr
+from rrhelpers.checkpoints import CheckpointError
+from rrhelpers.inverter import (
+    Discriminator,
+    FeedforwardInverter,
+    Generator,
+    classifier_condition,
+    load_inverter_file,
+    save_inverter,
+    upsampling_layout,
+)
+from rrhelpers.inverter_training import InverterConfig, inverter_path, load_inverter, train_inverter
+
+from .conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    train = rr.load_dataset("mnist5k", "train")
+    return rr.ImageDataset(train.images[:96], train.labels[:96], train.classes)
+
+
+@pytest.mark.parametrize("size,layout", [(28, (7, 2)), (32, (4, 3)), (224, (7, 5)), (8, (4, 1)), (5, (5, 0))])
+def test_upsampling_layout(size, layout):
+    assert upsampling_layout(size) == layout
+
+
+def test_upsampling_layout_rejects_tiny_images():
+    with pytest.raises(ValueError, match="below"):
+        upsampling_layout(3)
+
+
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
+def test_generator_and_discriminator_shapes(channels, size):
+    gen = Generator(cond_dim=10, channels=channels, size=size, width=8, noise_dim=4)
+    out = gen(torch.randn(3, 10), torch.randn(3, 4))
+    assert out.shape == (3, channels, size, size)
+    assert out.min() >= 0 and out.max() <= 1
+    assert gen(torch.randn(3, 10)).shape == out.shape  # noise defaults to zeros
+    disc = Discriminator(cond_dim=10, channels=channels, size=size, width=8)
+    assert disc(out, torch.randn(3, 10)).shape == (3,)
+
+
+def test_generator_rejects_wrong_condition():
+    gen = Generator(cond_dim=10, channels=1, size=28, width=8)
+    with pytest.raises(ValueError, match=r"\(B, 10\)"):
+        gen(torch.randn(3, 12))
+
+
+def test_condition_kinds():
+    model = tiny_model()
+    x = torch.rand(5, 1, 28, 28)
+    assert torch.allclose(classifier_condition(model, x, "logits"), model(x))
+    assert torch.allclose(classifier_condition(model, x, "representation"), model.representation(x))
+    with pytest.raises(ValueError, match="condition"):
+        classifier_condition(model, x, "pixels")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="condition"):
+        InverterConfig(condition="labels")
+    with pytest.raises(ValueError, match="batch_size"):
+        InverterConfig(batch_size=1)
+    with pytest.raises(ValueError, match="weights"):
+        InverterConfig(feature_weight=-1)
+
+
+@pytest.mark.parametrize("adversarial_weight", [0.0, 0.05])
+def test_training_lowers_the_reconstruction_loss_and_leaves_the_classifier_alone(digits, adversarial_weight):
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    config = InverterConfig(epochs=4, batch_size=32, lr=3e-3, width=8, adversarial_weight=adversarial_weight)
+    inverter = train_inverter(model, digits, config, progress=False)
+    history = inverter.metadata["history"]
+    assert len(history) == 4
+    assert history[-1]["pixel"] < 0.8 * history[0]["pixel"]
+    assert ("discriminator" in history[0]) == (adversarial_weight > 0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert [p.requires_grad for p in model.parameters()] == flags and not model.training
+    x, _ = digits.tensors(torch.arange(4))
+    assert inverter.reconstruct(model, x).shape == x.shape
+
+
+def test_resume_gives_identical_weights(digits, tmp_path):
+    model = tiny_model()
+    config = InverterConfig(epochs=3, batch_size=32, width=8, adversarial_weight=0.05, seed=2)
+    straight = train_inverter(model, digits, config, progress=False)
+    state = tmp_path / "inverter.state.pt"
+    train_inverter(model, digits, config, state, progress=False, stop_after=1)
+    resumed = train_inverter(model, digits, config, state, progress=False)
+    assert [h["epoch"] for h in resumed.metadata["history"]] == [1, 2, 3]
+    for (name, a), b in zip(straight.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_resume_refuses_a_different_config(digits, tmp_path):
+    model = tiny_model()
+    state = tmp_path / "inverter.state.pt"
+    train_inverter(model, digits, InverterConfig(epochs=2, batch_size=32, width=8), state, progress=False,
+                   stop_after=1)
+    with pytest.raises(CheckpointError, match="different inverter config"):
+        train_inverter(model, digits, InverterConfig(epochs=2, batch_size=32, width=8, lr=1e-3), state,
+                       progress=False)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    gen = Generator(cond_dim=10, channels=3, size=32, width=8, noise_dim=4, embed_dim=16)
+    gen.cond_mean.fill_(2.0)
+    inverter = FeedforwardInverter(gen, "representation", {"note": "x"}).eval()
+    path = save_inverter(inverter, tmp_path / "inv.safetensors")
+    loaded = load_inverter_file(path)
+    c = torch.randn(4, 10)
+    assert torch.equal(inverter(c), loaded(c))
+    assert loaded.condition == "representation" and loaded.metadata == {"note": "x"}
+    assert [p.name for p in tmp_path.iterdir()] == ["inv.safetensors"]  # no temporary files left behind
+
+
+def test_load_rejects_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_inverter_file(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_inverter_file(bad)
+
+
+def test_cache_key_depends_on_classifier_and_config():
+    a = inverter_path("quick-robust", InverterConfig())
+    assert a == inverter_path("quick-robust", InverterConfig())
+    assert a != inverter_path("quick-standard", InverterConfig())
+    assert a != inverter_path("quick-robust", InverterConfig(epochs=3))
+
+
+def test_load_inverter_errors(private_cache):
+    with pytest.raises(ValueError, match="not a zoo model"):
+        load_inverter("my-model")
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        load_inverter("quick-robust", train_if_missing=False)
+
+
+def test_a_model_file_is_not_an_inverter(tmp_path):
+    path = rr.save_model(tiny_model(), tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="not a 'rrhelpers-inverter/1' file"):
+        load_inverter_file(path)
