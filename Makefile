@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup book test
+.PHONY: setup book test bench-peers bench
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -18,3 +18,10 @@ book:
 
 test:
 	$(PY) -m pytest
+
+# On demand, not part of CI: the speed benchmark against torchattacks and MadryLab robustness (benchmarks/README.md).
+bench-peers:
+	$(PY) -m pip install --quiet --no-deps --target .bench-peers -r benchmarks/peers.txt
+
+bench: bench-peers
+	$(PY) benchmarks/speed.py --peers .bench-peers --json benchmarks/results/speed-$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')").json

@@ -68,14 +68,20 @@ def iterate_batches(
     generator: Optional[torch.Generator] = None,
     num_workers: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of (images in [0, 1], labels): tensor slicing for :class:`ImageDataset`, a DataLoader otherwise."""
+    """Batches of (images in [0, 1], labels), in order or shuffled by ``generator``."""
+    order = torch.randperm(len(dataset), generator=generator) if shuffle else torch.arange(len(dataset))
+    yield from index_batches(dataset, order.split(batch_size), num_workers)
+
+
+def index_batches(dataset: Dataset, batches: Sequence[torch.Tensor],
+                  num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, labels) for each tensor of indices in ``batches``: tensor slicing for :class:`ImageDataset`, else
+    a DataLoader with those batches (``num_workers`` processes decode the images)."""
     if isinstance(dataset, ImageDataset):
-        n = len(dataset)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield dataset.tensors(order[start : start + batch_size])
+        for idx in batches:
+            yield dataset.tensors(idx)
         return
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers)
+    loader = DataLoader(dataset, batch_sampler=[idx.tolist() for idx in batches], num_workers=num_workers)
     for x, y in loader:
         yield x, y
 
@@ -292,6 +298,15 @@ def restricted_imagenet(split: str = "train", root: Optional[str | Path] = None,
     ds.class_to_idx = {name: i for i, name in enumerate(ds.classes)}
     return ds
 
+
+NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist5k": ((0.1307,), (0.3081,)),
+    "photo_crops": ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "restricted_imagenet": ((0.4717, 0.4499, 0.3837), (0.2600, 0.2516, 0.2575)),
+}
+"""Per-channel (mean, std) that models of each dataset normalise with (MadryLab's constants for the real data)."""
 
 DATASETS = {
     "mnist5k": mnist5k,

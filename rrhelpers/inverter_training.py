@@ -27,7 +27,7 @@ from .checkpoints import CheckpointError, load_state, save_state
 from .data import iterate_batches, load_dataset
 from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator, classifier_condition, \
     load_inverter_file, save_inverter
-from .models import RobustModel, eval_mode
+from .models import RobustModel, frozen
 from .style import LayerFeatures, stage_layers
 from .zoo import RECIPES, cache_dir, file_lock, load_model
 
@@ -73,23 +73,6 @@ class InverterConfig:
 
     def lr_at(self, epoch: int) -> float:
         return self.lr * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
-
-
-class _Frozen:
-    """Turn off gradients of a module's parameters (and put it in eval mode) for a while, then restore both."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module, self.mode = module, eval_mode(module)
-
-    def __enter__(self) -> None:
-        self.flags = [p.requires_grad for p in self.module.parameters()]
-        self.module.requires_grad_(False)
-        self.mode.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self.mode.__exit__(*exc)
-        for p, flag in zip(self.module.parameters(), self.flags):
-            p.requires_grad_(flag)
 
 
 def feature_loss(got: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -156,7 +139,7 @@ def train_inverter(
                disable=not progress)
     layers = stage_layers(classifier)
     condition_layer = "head" if config.condition == "logits" else "backbone"
-    with _Frozen(classifier), LayerFeatures(classifier, layers + [condition_layer]) as read:
+    with frozen(classifier), LayerFeatures(classifier, layers + [condition_layer]) as read:
         for epoch in range(start, end):
             started = time.perf_counter()
             for opt in (opt_g, opt_d):

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .models import eval_mode
+from .models import frozen
 from .objectives import Objective
 from .solver import L2Ball, optimize
 from .style import LayerFeatures
@@ -181,7 +181,7 @@ def layer_robustness(
 
     num: dict[str, list[torch.Tensor]] = {layer: [] for layer in layer_list}
     den: dict[str, list[torch.Tensor]] = {layer: [] for layer in layer_list}
-    with eval_mode(model), LayerFeatures(model, layer_list) as feats:
+    with frozen(model), LayerFeatures(model, layer_list) as feats:
         for lo in range(0, n, batch_size):
             x1 = images[lo : lo + batch_size].to(device)
             with torch.no_grad():

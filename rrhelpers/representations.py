@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import default_step_size
-from .models import RobustModel, eval_mode
+from .models import RobustModel, eval_mode, frozen
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
 from .solver import Constraint, L2Ball, SolverResult, Unconstrained, optimize
 
@@ -32,7 +32,7 @@ def solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optio
     """:func:`optimize` with ``model`` in eval mode, ``x0`` on its device, and an L2 ball of radius ``eps``
     (unconstrained if None or inf); other keyword arguments go to :func:`optimize`."""
     kwargs.setdefault("desc", default_desc)
-    with eval_mode(model):
+    with frozen(model):
         return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
 
 
@@ -148,7 +148,7 @@ def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int 
 
 def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Raw gradient of the cross-entropy loss with respect to the input pixels (App. B.5 saliency)."""
-    with eval_mode(model):
+    with frozen(model):
         x = x.detach().to(model.device).requires_grad_(True)
         loss = F.cross_entropy(model(x), labels.to(model.device), reduction="sum")
         return torch.autograd.grad(loss, x)[0]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import eval_mode
+from .models import eval_mode, frozen
 from .validation import InputError, check_images
 
 __all__ = [
@@ -286,9 +286,9 @@ def style_transfer(
     separate = content_model is not None
     style_names = list(weights)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(eval_mode(model))
+        stack.enter_context(frozen(model))
         if separate:
-            stack.enter_context(eval_mode(content_model))
+            stack.enter_context(frozen(content_model))
         feats = stack.enter_context(LayerFeatures(model, style_names if separate else style_names + [content_layer]))
         cfeats = stack.enter_context(LayerFeatures(content_model, [content_layer])) if separate else feats
 

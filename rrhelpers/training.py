@@ -9,6 +9,7 @@ kernels make the two differ slightly unless ``torch.use_deterministic_algorithms
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,13 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .attacks import default_step_size, pgd_attack
 from .checkpoints import CheckpointError, load_state, save_state
-from .data import iterate_batches
+from .data import index_batches
 from .evaluation import accuracy
 from .models import RobustModel
 
@@ -124,9 +127,53 @@ class TrainResult:
         return sum(h["seconds"] for h in self.history)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """How a run executes, as opposed to what it computes (so not part of a zoo model's cache key).
+
+    ``precision='bf16'`` runs forward passes (training and attack) under bfloat16 autocast; ``channels_last``
+    stores images and weights NHWC (faster convolutions on GPUs and oneDNN CPUs); ``compile`` wraps the model in
+    ``torch.compile``. ``checkpoint_every`` also writes the training state every that many optimiser steps (0:
+    only at the end of each epoch); a run resumed from a mid-epoch state continues with the next batch. ``on_step``
+    receives a record every ``log_every`` steps (see :mod:`rrhelpers.train_logs`). Under ``torchrun``
+    (``torch.distributed`` initialised), each process trains on its shard of every batch in
+    DistributedDataParallel and only rank 0 writes checkpoints and calls the callbacks.
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = 0
+    log_every: int = 50
+    on_step: Optional[Callable[[dict[str, float]], None]] = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16'; got {self.precision!r}")
+        if self.checkpoint_every < 0 or self.log_every < 1:
+            raise ValueError("checkpoint_every must be >= 0 and log_every >= 1")
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
 def _epoch_generator(seed: int, epoch: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A generator per (seed, epoch, stream): data order/augmentation and attack starts draw independent numbers."""
     return torch.Generator(device=device).manual_seed((seed * 100_003 + epoch) * 2 + stream)
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) unless torch.distributed is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shards(order: torch.Tensor, batch_size: int, start: int, rank: int, world: int) -> list[torch.Tensor]:
+    """The epoch's batches from batch ``start`` on, in ``order``; each process gets every world-th image of a batch."""
+    return [idx[rank::world] for idx in order.split(batch_size)[start:]]
 
 
 def train(
@@ -139,20 +186,29 @@ def train(
     progress: bool = True,
     on_epoch: Optional[Callable[[dict[str, float]], None]] = None,
     stop_after: Optional[int] = None,
+    runtime: Runtime = Runtime(),
+    num_workers: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place; standard training if ``config.adversary`` is None, else PGD adversarial training.
 
-    ``checkpoint``: a path where the full training state is written atomically after every epoch; with ``resume``
-    an existing state there (from the same config) is loaded and training continues after its last epoch.
-    ``test_set``: clean test accuracy is recorded each epoch. ``on_epoch(record)`` is called after each epoch (live
-    curves). ``stop_after``: stop after this many epochs of this call (to split a run; resume continues it).
+    ``checkpoint``: a path where the full training state is written atomically after every epoch (and every
+    ``runtime.checkpoint_every`` steps); with ``resume`` an existing state there (from the same config) is loaded
+    and training continues where it stopped. ``test_set``: clean test accuracy is recorded each epoch.
+    ``on_epoch(record)`` is called after each epoch (live curves). ``stop_after``: stop after this many epochs of
+    this call (to split a run; resume continues it). ``runtime``: precision, memory format, compilation, step
+    checkpoints and logs (:class:`Runtime`); several processes under ``torchrun`` train data-parallel.
     """
     device = model.device
+    rank, world = _world()
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes")
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     result = TrainResult()
-    start_epoch = 0
+    start_epoch = start_batch = step = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = load_state(checkpoint)
         if state["config"] != config.to_dict():
@@ -163,39 +219,73 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         result.history = state["history"]
-        start_epoch = state["epoch"]
+        start_epoch, start_batch, step = state["epoch"], state.get("batch", 0), state.get("step", 0)
+    forward = model
+    if world > 1:
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if runtime.compile:
+        forward = torch.compile(forward)
     end_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
     bar = tqdm(
-        total=(end_epoch - start_epoch) * batches_per_epoch,
+        total=(end_epoch - start_epoch) * batches_per_epoch - start_batch,
         desc="adversarial training" if config.adversary else "standard training",
-        disable=not progress,
+        disable=not progress or rank != 0,
     )
     augment = AUGMENTATIONS[config.augment]
+
+    def save(epoch: int, batch: int) -> None:
+        if checkpoint is not None and rank == 0:
+            save_state({"config": config.to_dict(), "epoch": epoch, "batch": batch, "step": step,
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "history": result.history, "generators": generators}, checkpoint)
+
     for epoch in range(start_epoch, end_epoch):
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
         generator = _epoch_generator(config.seed, epoch, stream=0)
         attack_generator = _epoch_generator(config.seed, epoch, stream=1, device=device)
+        order = torch.randperm(len(train_set), generator=generator)
+        if start_batch:  # resuming mid-epoch: continue the saved random streams
+            generator.set_state(state["generators"][0])
+            attack_generator.set_state(state["generators"][1])
         model.train()
         loss_sum = correct = seen = 0.0
-        for x, y in iterate_batches(train_set, config.batch_size, shuffle=True, generator=generator):
+        window_started, window_images = time.perf_counter(), 0
+        shards = _shards(order, config.batch_size, start_batch, rank, world)
+        for b, (x, y) in enumerate(index_batches(train_set, shards, num_workers), start=start_batch):
             x = augment(x, generator).to(device)
             y = y.to(device)
-            if config.adversary is not None:
-                adv = config.adversary
-                x = pgd_attack(model, x, y, adv.eps, adv.steps, adv.resolved_step_size, adv.norm, generator=attack_generator)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            if runtime.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast(device):
+                if config.adversary is not None:
+                    adv = config.adversary
+                    x = pgd_attack(model, x, y, adv.eps, adv.steps, adv.resolved_step_size, adv.norm,
+                                   generator=attack_generator)
+                logits = forward(x)
+                loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            step += 1
             loss_sum += float(loss.detach()) * len(y)
             correct += float((logits.argmax(1) == y).sum())
             seen += len(y)
+            window_images += len(y) * world
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", refresh=False)
+            if runtime.on_step is not None and rank == 0 and step % runtime.log_every == 0:
+                now = time.perf_counter()
+                runtime.on_step({"step": step, "epoch": epoch + b / batches_per_epoch, "lr": config.lr_at(epoch),
+                                 "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                                 "images_per_s": window_images / (now - window_started)})
+                window_started, window_images = now, 0
+            generators = [generator.get_state(), attack_generator.get_state()]
+            if runtime.checkpoint_every and step % runtime.checkpoint_every == 0 and b + 1 < batches_per_epoch:
+                save(epoch, b + 1)
+        start_batch = 0
         record = {
             "epoch": epoch + 1,
             "lr": config.lr_at(epoch),
@@ -206,16 +296,9 @@ def train(
         if test_set is not None:
             record["test_accuracy"] = accuracy(model, test_set)
         result.history.append(record)
-        if checkpoint is not None:
-            state = {
-                "config": config.to_dict(),
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "history": result.history,
-            }
-            save_state(state, checkpoint)
-        if on_epoch is not None:
+        generators = []
+        save(epoch + 1, 0)
+        if on_epoch is not None and rank == 0:
             on_epoch(record)
     bar.close()
     model.eval()

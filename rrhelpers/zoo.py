@@ -22,7 +22,7 @@ import torch
 
 from .checkpoints import load_model_file, save_model
 from .convert import load_checkpoint
-from .data import load_dataset
+from .data import NORMALIZATION, load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
 from .training import AttackConfig, TrainConfig, train
@@ -81,14 +81,14 @@ def _standard_and_robust(prefix: str, adversary: AttackConfig, what: str, train:
         description=f"{what}, L2 adversarial training at eps {adversary.eps:g} ({adversary.steps} steps)")
 
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+MNIST_MEAN, MNIST_STD = NORMALIZATION["mnist5k"]
 _standard_and_robust(
     "quick", AttackConfig(eps=1.5, steps=7), "MNIST-5k, small ResNet (512-d R(x))",
     TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop"),
     dataset="mnist5k", arch="quick_resnet", mean=MNIST_MEAN, std=MNIST_STD,
     arch_kwargs={"in_channels": 1, "width": 32}, eval_eps=(0.0, 1.5))
 
-PHOTO_MEAN, PHOTO_STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+PHOTO_MEAN, PHOTO_STD = NORMALIZATION["photo_crops"]
 _standard_and_robust(
     "quick-photo", AttackConfig(eps=0.5, steps=5), "colour photo crops (10 photographs, 32 px), small ResNet",
     TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip"),
@@ -101,7 +101,7 @@ _standard_and_robust(
     dataset="mnist5k", arch="quick_resnet", mean=MNIST_MEAN, std=MNIST_STD,
     arch_kwargs={"in_channels": 1, "width": 16, "pool": 1}, init_seed=1, eval_eps=(0.0, 1.5))
 
-CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+CIFAR_MEAN, CIFAR_STD = NORMALIZATION["cifar10"]
 _standard_and_robust(
     "cifar10", AttackConfig(eps=0.5, steps=7), "CIFAR-10 ResNet-18, 150 epochs (a GPU job)",
     TrainConfig(epochs=150, batch_size=128, lr=0.1, milestones=(50, 100), augment="crop_flip"),

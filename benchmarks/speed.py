@@ -1,0 +1,328 @@
+"""Speed of this package's solver and adversarial training against torchattacks and MadryLab ``robustness``.
+
+One run, one machine, one model, one batch: every library attacks the same images with the same L2 PGD settings
+(no random start, so the results must agree), timed in interleaved repeats (the median is reported). Then one
+epoch of adversarial training per library that has a training loop. On a GPU it also measures the fraction of the
+GPU's bf16 dense peak reached by a PGD step of ResNet-50 at 224 px.
+
+The peers are installed for the benchmark only, into a folder of their own (see ``benchmarks/README.md``)::
+
+    python -m pip install --no-deps --target .bench-peers -r benchmarks/peers.txt
+    python benchmarks/speed.py --peers .bench-peers --json benchmarks/results/speed-cpu.json
+
+MadryLab ``robustness`` (last release 2020) calls ``.cuda()`` unconditionally (``attacker.py``: ``orig_input =
+orig_input.cuda()``; ``train.py``: ``target.cuda(non_blocking=True)``), so on a machine without CUDA it cannot run
+as published. There the benchmark runs it with ``Tensor.cuda`` made a no-op for the duration of its calls only,
+and marks its rows so; nothing else in its code is changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+import rrhelpers as rr
+from rrhelpers.data import iterate_batches
+
+BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+"""Vendor dense bf16 tensor-core peaks (no sparsity), matched against ``torch.cuda.get_device_name()``."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", default="resnet18_cifar", help="rrhelpers architecture (default: CIFAR ResNet-18)")
+    p.add_argument("--model", default=None,
+                   help="a trained zoo model on 32 px colour images (e.g. quick-photo-robust) instead of --arch")
+    p.add_argument("--batch", type=int, default=64, help="images per attack batch")
+    p.add_argument("--steps", type=int, default=10, help="PGD steps")
+    p.add_argument("--eps", type=float, default=0.5, help="L2 radius")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per library (median reported)")
+    p.add_argument("--train-images", type=int, default=256, help="images in the adversarial-training epoch (0: skip)")
+    p.add_argument("--preset", default="cifar10-l2-fast",
+                   help="training preset whose throughput is measured and projected (empty: skip)")
+    p.add_argument("--preset-steps", type=int, default=2, help="timed steps of the preset (after one warm-up)")
+    p.add_argument("--peers", type=Path, default=None, help="folder the peer libraries were installed into")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--gpu-peak", action="store_true", default=torch.cuda.is_available(),
+                   help="measure the ResNet-50 224 px PGD step against the bf16 peak (needs CUDA)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="override the bf16 dense peak of this GPU")
+    p.add_argument("--json", type=Path, default=None, help="write the results here as JSON")
+    return p.parse_args(argv)
+
+
+@contextlib.contextmanager
+def cuda_calls_stay_put(device: torch.device) -> Iterator[str]:
+    """Make ``Tensor.cuda()`` a no-op while a peer that hard-codes it runs on a machine without CUDA."""
+    if device.type == "cuda":
+        yield ""
+        return
+    original = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
+    try:
+        yield " (Tensor.cuda() made a no-op: the library hard-codes CUDA)"
+    finally:
+        torch.Tensor.cuda = original  # type: ignore[method-assign]
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def attackers(model: rr.RobustModel, args: argparse.Namespace, device: torch.device) -> dict[str, Callable]:
+    """name -> attack(x, y) -> adversarial x, all L2 PGD with the same eps, step size and steps, no random start."""
+    step = 2.5 * args.eps / args.steps
+    out: dict[str, Callable] = {
+        "rrhelpers": lambda x, y: rr.pgd_attack(model, x, y, args.eps, args.steps, step, random_start=False),
+    }
+    try:
+        import torchattacks
+
+        pgd = torchattacks.PGDL2(model, eps=args.eps, alpha=step, steps=args.steps, random_start=False)
+        out[f"torchattacks {torchattacks.__version__}"] = lambda x, y: pgd(x, y)
+    except ImportError as err:
+        print(f"torchattacks not available ({err}); install the peers (see benchmarks/README.md)", file=sys.stderr)
+    try:
+        from robustness.attacker import Attacker
+
+        # rrhelpers models normalise inside, so MadryLab's own normaliser gets mean 0 and std 1
+        identity = SimpleNamespace(mean=torch.zeros(model.in_channels), std=torch.ones(model.in_channels))
+        attacker = Attacker(model, identity).to(device)
+
+        def madry(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with cuda_calls_stay_put(device), rr.eval_mode(model):
+                return attacker(x, y, constraint="2", eps=args.eps, step_size=step, iterations=args.steps,
+                                random_start=False, use_best=True, do_tqdm=False)
+
+        out["MadryLab robustness"] = madry
+    except ImportError as err:
+        print(f"robustness not available ({err}); install the peers (see benchmarks/README.md)", file=sys.stderr)
+    return out
+
+
+def time_attacks(model: rr.RobustModel, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace,
+                 device: torch.device) -> list[dict[str, Any]]:
+    runs = attackers(model, args, device)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    losses: dict[str, float] = {}
+    for name, attack in runs.items():  # warm-up (allocations, kernel selection)
+        attack(x[:8], y[:8])
+    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit every library alike
+        for name, attack in runs.items():
+            synchronise(device)
+            started = time.perf_counter()
+            adv = attack(x, y)
+            synchronise(device)
+            times[name].append(time.perf_counter() - started)
+            with torch.no_grad(), rr.eval_mode(model):
+                losses[name] = F.cross_entropy(model(adv), y).item()
+            distance = (adv - x).flatten(1).norm(dim=1).max().item()
+            if distance > args.eps * 1.001:
+                raise RuntimeError(f"{name} left the eps ball: {distance:.4f} > {args.eps}")
+    rows = []
+    ours = statistics.median(times["rrhelpers"])
+    for name, ts in times.items():
+        seconds = statistics.median(ts)
+        rows.append({"benchmark": f"L2 PGD-{args.steps}, batch {len(x)}", "library": name,
+                     "seconds": seconds, "image_steps_per_s": len(x) * args.steps / seconds,
+                     "rrhelpers_speedup": seconds / ours, "final_loss": losses[name]})
+    return rows
+
+
+def train_epoch_ours(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.Namespace) -> float:
+    config = rr.TrainConfig(epochs=1, batch_size=args.batch, lr=0.01, adversary=rr.AttackConfig(args.eps, args.steps))
+    started = time.perf_counter()
+    rr.train(model, data, config, progress=False)
+    return time.perf_counter() - started
+
+
+class MadryInterface(torch.nn.Module):
+    """The call signature MadryLab's AttackerModel uses for its model: ``model(x, with_latent, fake_relu, no_relu)``."""
+
+    def __init__(self, model: rr.RobustModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, with_latent: bool = False, fake_relu: bool = False,
+                no_relu: bool = False) -> torch.Tensor:
+        if with_latent or no_relu:
+            raise NotImplementedError("the benchmark only needs logits")
+        return self.model(x, fake_relu=fake_relu)
+
+
+def train_epoch_madry(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.Namespace,
+                      device: torch.device) -> float:
+    from robustness.attacker import AttackerModel
+    from robustness.train import _model_loop
+
+    identity = SimpleNamespace(mean=torch.zeros(model.in_channels), std=torch.ones(model.in_channels))
+    wrapped = AttackerModel(MadryInterface(model), identity).to(device)
+    loader = [(x.to(device), y.to(device)) for x, y in iterate_batches(data, args.batch, shuffle=True,
+                                                                       generator=torch.Generator().manual_seed(0))]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    settings = SimpleNamespace(eps=args.eps, constraint="2", attack_lr=2.5 * args.eps / args.steps,
+                               attack_steps=args.steps, random_start=True, random_restarts=0, use_best=True,
+                               custom_eps_multiplier=None, mixed_precision=False)
+    with cuda_calls_stay_put(device), open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+        started = time.perf_counter()
+        _model_loop(settings, "train", loader, wrapped, opt, 0, True, None)
+        synchronise(device)
+        return time.perf_counter() - started
+
+
+def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.Namespace,
+                  device: torch.device) -> list[dict[str, Any]]:
+    rows = []
+    ours = train_epoch_ours(copy.deepcopy(model), data, args)
+    rows.append({"library": "rrhelpers", "seconds": ours})
+    try:
+        theirs = train_epoch_madry(copy.deepcopy(model), data, args, device)
+        rows.append({"library": "MadryLab robustness", "seconds": theirs})
+    except ImportError as err:
+        print(f"robustness not available for training ({err})", file=sys.stderr)
+    for row in rows:
+        row.update(benchmark=f"adversarial training, PGD-{args.steps}, {len(data)} images, batch {args.batch}",
+                   images_per_s=len(data) / row["seconds"], rrhelpers_speedup=row["seconds"] / ours)
+    return rows
+
+
+def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
+    """Throughput of a training preset (its model, batch, attack, precision and memory format) on stand-in images of
+    the dataset's shape, and the time the whole run would take at that rate."""
+    from rrhelpers.train_cli import PRESETS, configs, parse_args
+
+    args = parse_args(["--preset", name, "--out", os.devnull])
+    config, runtime = configs(args)
+    sizes = {"cifar10": (3, 32, 50_000), "imagenet": (3, 224, 1_281_167), "restricted_imagenet": (3, 224, 257_748)}
+    channels, size, train_images = sizes[args.dataset]
+    model = rr.RobustModel(args.arch, 10, (0.5,) * channels, (0.25,) * channels).to(device)
+    g = torch.Generator().manual_seed(0)
+    n = config.batch_size * (steps + 1)
+    images = (torch.rand(n, channels, size, size, generator=g) * 255).to(torch.uint8)
+    data = rr.ImageDataset(images, torch.randint(0, 10, (n,), generator=g), [str(i) for i in range(10)])
+    warm = rr.ImageDataset(images[: config.batch_size], data.labels[: config.batch_size], data.classes)
+    one_epoch = dataclasses.replace(config, epochs=1)
+    rr.train(model, warm, one_epoch, progress=False, runtime=runtime)
+    timed = rr.ImageDataset(images[config.batch_size :], data.labels[config.batch_size :], data.classes)
+    synchronise(device)
+    started = time.perf_counter()
+    rr.train(model, timed, one_epoch, progress=False, runtime=runtime)
+    synchronise(device)
+    per_s = len(timed) / (time.perf_counter() - started)
+    return {"benchmark": f"preset {name}", "device": str(device), "batch": config.batch_size,
+            "attack_steps": config.adversary.steps if config.adversary else 0, "precision": runtime.precision,
+            "images_per_s": per_s, "epochs": config.epochs, "train_images": train_images,
+            "projected_hours": config.epochs * train_images / per_s / 3600, "preset": PRESETS[name]}
+
+
+def pgd_step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one PGD step: the forward pass and the backward pass to the input (counted by PyTorch)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = x.clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        loss = F.cross_entropy(model(x), y)
+        torch.autograd.grad(loss, x)
+    return counter.get_total_flops()
+
+
+def gpu_peak_fraction(args: argparse.Namespace, device: torch.device, batch: int = 128,
+                      steps: int = 20) -> dict[str, Any]:
+    """ResNet-50 at 224 px, bf16 autocast, channels_last: achieved FLOP/s of the PGD step over the dense bf16 peak."""
+    name = torch.cuda.get_device_name(device)
+    peak = args.peak_tflops or next((v for k, v in BF16_DENSE_PEAK_TFLOPS.items() if k in name), None)
+    if peak is None:
+        raise SystemExit(f"unknown bf16 peak for {name!r}; pass --peak-tflops")
+    model = rr.RobustModel("resnet50", 1000, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).to(device).eval()
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.rand(batch, 3, 224, 224, device=device).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    flops = pgd_step_flops(model, x, y)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        rr.pgd_attack(model, x, y, 3.0, 3, random_start=False)  # warm-up
+        synchronise(device)
+        started = time.perf_counter()
+        rr.pgd_attack(model, x, y, 3.0, steps, random_start=False)
+        synchronise(device)
+    seconds = (time.perf_counter() - started) / (steps + 1)  # steps gradient passes + the best-iterate forward
+    achieved = flops / seconds / 1e12
+    return {"benchmark": f"ResNet-50 224 px PGD step, batch {batch}, bf16", "device": name,
+            "tflops_per_step": flops / 1e12, "seconds_per_step": seconds, "achieved_tflops": achieved,
+            "peak_tflops": peak, "fraction_of_peak": achieved / peak}
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print()
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.peers is not None:
+        if not args.peers.is_dir():
+            raise SystemExit(f"--peers {args.peers} is not a folder; install the peers first (benchmarks/README.md)")
+        sys.path.insert(0, str(args.peers.resolve()))
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    data = rr.load_dataset("photo_crops", "test")
+    if args.model:
+        model = rr.load_model(args.model, device=device)
+        args.arch = f"{args.model} ({model.config['arch']})"
+    else:
+        model = rr.RobustModel(args.arch, len(data.classes), (0.5,) * 3, (0.25,) * 3).to(device).eval()
+    x, y = data.tensors(torch.arange(args.batch))
+    x, y = x.to(device), y.to(device)
+    results: dict[str, Any] = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+                    or platform.machine(), "threads": torch.get_num_threads()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    results["attack"] = time_attacks(model, x, y, args, device)
+    print_table(results["attack"], ["benchmark", "library", "seconds", "image_steps_per_s", "rrhelpers_speedup",
+                                    "final_loss"])
+    if args.train_images:
+        train_data = rr.ImageDataset(data.images[: args.train_images], data.labels[: args.train_images], data.classes)
+        results["training"] = time_training(model, train_data, args, device)
+        print_table(results["training"], ["benchmark", "library", "seconds", "images_per_s", "rrhelpers_speedup"])
+    if args.preset:
+        results["preset"] = preset_projection(args.preset, args.preset_steps, device)
+        print_table([results["preset"]], ["benchmark", "device", "batch", "precision", "images_per_s", "epochs",
+                                          "projected_hours"])
+    if args.gpu_peak:
+        results["gpu_peak"] = gpu_peak_fraction(args, device)
+        print_table([results["gpu_peak"]], ["benchmark", "device", "achieved_tflops", "peak_tflops",
+                                            "fraction_of_peak"])
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(args.json)
+        print(f"wrote {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

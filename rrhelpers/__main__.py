@@ -1,0 +1,22 @@
+"""``python -m rrhelpers train ...`` (training, :mod:`rrhelpers.train_cli`) and ``python -m rrhelpers convert ...``
+(checkpoint conversion, :mod:`rrhelpers.convert`)."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {"train": "rrhelpers.train_cli", "convert": "rrhelpers.convert"}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m rrhelpers {{{','.join(COMMANDS)}}} [options]   (--help after a command for its options)",
+              file=sys.stderr)
+        return 2
+    import importlib
+
+    return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
