@@ -124,29 +124,25 @@ class RunLogs:
                                  "pip install tensorboard, or leave the flag out (the CSV logs are always written)")
             self.writer = SummaryWriter(str(folder / "tensorboard"))
 
-    def _append(self, name: str, record: dict[str, float]) -> None:
-        path = self.folder / name
+    def _write(self, kind: str, x_key: str, record: dict[str, float]) -> None:
+        path = self.folder / f"{kind}s.csv"
         new = not path.exists()
         with open(path, "a", newline="") as fh:
             out = csv.DictWriter(fh, fieldnames=list(record))
             if new:
                 out.writeheader()
             out.writerow(record)
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != x_key:
+                    self.writer.add_scalar(f"{kind}/{key}", value, record[x_key])
+            self.writer.flush()
 
     def step(self, record: dict[str, float]) -> None:
-        self._append("steps.csv", record)
-        if self.writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    self.writer.add_scalar(f"step/{key}", value, record["step"])
+        self._write("step", "step", record)
 
     def epoch(self, record: dict[str, float]) -> None:
-        self._append("epochs.csv", record)
-        if self.writer is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    self.writer.add_scalar(f"epoch/{key}", value, record["epoch"])
-            self.writer.flush()
+        self._write("epoch", "epoch", record)
 
 
 def _setup_distributed(device: Optional[str]) -> torch.device:

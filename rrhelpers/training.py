@@ -135,9 +135,11 @@ class Runtime:
     stores images and weights NHWC (faster convolutions on GPUs and oneDNN CPUs); ``compile`` wraps the model in
     ``torch.compile``. ``checkpoint_every`` also writes the training state every that many optimiser steps (0:
     only at the end of each epoch); a run resumed from a mid-epoch state continues with the next batch. ``on_step``
-    receives a record every ``log_every`` steps (see :mod:`rrhelpers.train_logs`). Under ``torchrun``
+    receives a record every ``log_every`` steps (the CLI writes them to CSV and TensorBoard). Under ``torchrun``
     (``torch.distributed`` initialised), each process trains on its shard of every batch in
-    DistributedDataParallel and only rank 0 writes checkpoints and calls the callbacks.
+    DistributedDataParallel with its own augmentation and attack-start streams, and only rank 0 writes
+    checkpoints and calls the callbacks; a resumed multi-process run continues deterministically, but not
+    bit-identically to an uninterrupted one (single-process runs resume exactly).
     """
 
     precision: str = "fp32"
@@ -246,8 +248,12 @@ def train(
             group["lr"] = config.lr_at(epoch)
         generator = _epoch_generator(config.seed, epoch, stream=0)
         attack_generator = _epoch_generator(config.seed, epoch, stream=1, device=device)
-        order = torch.randperm(len(train_set), generator=generator)
-        if start_batch:  # resuming mid-epoch: continue the saved random streams
+        order = torch.randperm(len(train_set), generator=generator)  # the same on every process
+        if world > 1:  # each process draws its own augmentations and attack starts (from the batch it starts at)
+            offset = ((config.seed * 100_003 + epoch) * 1_000 + start_batch) * 4_096 + rank + 1
+            generator.manual_seed(offset * 2)
+            attack_generator.manual_seed(offset * 2 + 1)
+        elif start_batch:  # resuming mid-epoch: continue the saved random streams exactly
             generator.set_state(state["generators"][0])
             attack_generator.set_state(state["generators"][1])
         model.train()
