@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import dataclasses
 import json
 import os
 import platform
@@ -36,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 import rrhelpers as rr
-from rrhelpers.data import iterate_batches
+from rrhelpers.data import first, iterate_batches
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 """Vendor dense bf16 tensor-core peaks (no sparsity), matched against ``torch.cuda.get_device_name()``."""
@@ -203,7 +202,7 @@ def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.N
 def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
     """Throughput of a training preset (its model, batch, attack, precision and memory format) on stand-in images of
     the dataset's shape, and the time the whole run would take at that rate."""
-    from rrhelpers.train_cli import PRESETS, configs, parse_args
+    from rrhelpers.train_cli import PRESETS, configs, dry_run, parse_args
 
     args = parse_args(["--preset", name, "--out", os.devnull])
     config, runtime = configs(args)
@@ -211,22 +210,14 @@ def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, 
     channels, size, train_images = sizes[args.dataset]
     model = rr.RobustModel(args.arch, 10, (0.5,) * channels, (0.25,) * channels).to(device)
     g = torch.Generator().manual_seed(0)
-    n = config.batch_size * (steps + 1)
+    n = config.batch_size * steps
     images = (torch.rand(n, channels, size, size, generator=g) * 255).to(torch.uint8)
     data = rr.ImageDataset(images, torch.randint(0, 10, (n,), generator=g), [str(i) for i in range(10)])
-    warm = rr.ImageDataset(images[: config.batch_size], data.labels[: config.batch_size], data.classes)
-    one_epoch = dataclasses.replace(config, epochs=1)
-    rr.train(model, warm, one_epoch, progress=False, runtime=runtime)
-    timed = rr.ImageDataset(images[config.batch_size :], data.labels[config.batch_size :], data.classes)
-    synchronise(device)
-    started = time.perf_counter()
-    rr.train(model, timed, one_epoch, progress=False, runtime=runtime)
-    synchronise(device)
-    per_s = len(timed) / (time.perf_counter() - started)
+    projected = dry_run(model, data, config, runtime, steps, run_images=train_images)
     return {"benchmark": f"preset {name}", "device": str(device), "batch": config.batch_size,
             "attack_steps": config.adversary.steps if config.adversary else 0, "precision": runtime.precision,
-            "images_per_s": per_s, "epochs": config.epochs, "train_images": train_images,
-            "projected_hours": config.epochs * train_images / per_s / 3600, "preset": PRESETS[name]}
+            "images_per_s": projected["images_per_s"], "epochs": config.epochs, "train_images": train_images,
+            "projected_hours": projected["projected_hours"], "preset": PRESETS[name]}
 
 
 def pgd_step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
@@ -304,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_table(results["attack"], ["benchmark", "library", "seconds", "image_steps_per_s", "rrhelpers_speedup",
                                     "final_loss"])
     if args.train_images:
-        train_data = rr.ImageDataset(data.images[: args.train_images], data.labels[: args.train_images], data.classes)
+        train_data = first(data, args.train_images)
         results["training"] = time_training(model, train_data, args, device)
         print_table(results["training"], ["benchmark", "library", "seconds", "images_per_s", "rrhelpers_speedup"])
     if args.preset:

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -71,6 +71,16 @@ def iterate_batches(
     """Batches of (images in [0, 1], labels), in order or shuffled by ``generator``."""
     order = torch.randperm(len(dataset), generator=generator) if shuffle else torch.arange(len(dataset))
     yield from index_batches(dataset, order.split(batch_size), num_workers)
+
+
+def first(dataset: Dataset, n: int) -> Dataset:
+    """The first ``n`` examples (all if fewer): an :class:`ImageDataset` slice, else a ``Subset`` keeping ``classes``."""
+    n = min(n, len(dataset))
+    if isinstance(dataset, ImageDataset):
+        return ImageDataset(dataset.images[:n], dataset.labels[:n], dataset.classes, dataset.name)
+    subset = Subset(dataset, range(n))
+    subset.classes = dataset.classes  # type: ignore[attr-defined]
+    return subset
 
 
 def index_batches(dataset: Dataset, batches: Sequence[torch.Tensor],

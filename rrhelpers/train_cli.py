@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoints import save_model
-from .data import DATASETS, NORMALIZATION, ImageDataset, load_dataset
+from .data import DATASETS, NORMALIZATION, first, load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
 from .training import AUGMENTATIONS, AttackConfig, Runtime, TrainConfig, train
@@ -165,32 +165,22 @@ def _datasets(args: argparse.Namespace, rank: int) -> tuple[Any, Any]:
     train_set, test_set = load_dataset(args.dataset, "train", **kwargs), load_dataset(args.dataset, "test", **kwargs)
     if rank == 0 and dist.is_initialized():
         dist.barrier()
-    if args.limit:
-        if not isinstance(train_set, ImageDataset):
-            train_set = torch.utils.data.Subset(train_set, range(min(args.limit, len(train_set))))
-            train_set.classes = train_set.dataset.classes  # type: ignore[attr-defined]
-        else:
-            train_set = ImageDataset(train_set.images[: args.limit], train_set.labels[: args.limit],
-                                     train_set.classes, train_set.name)
-    return train_set, test_set
+    return (first(train_set, args.limit) if args.limit else train_set), test_set
 
 
-def dry_run(model: RobustModel, train_set: Any, config: TrainConfig, runtime: Runtime, steps: int) -> dict[str, float]:
-    """Time ``steps`` training steps (after one warm-up step) and project the whole run from the throughput."""
-    n = steps * config.batch_size
-    subset = (ImageDataset(train_set.images[:n], train_set.labels[:n], train_set.classes)
-              if isinstance(train_set, ImageDataset) else torch.utils.data.Subset(train_set, range(n)))
-    warm = (ImageDataset(train_set.images[: config.batch_size], train_set.labels[: config.batch_size],
-                         train_set.classes) if isinstance(train_set, ImageDataset)
-            else torch.utils.data.Subset(train_set, range(config.batch_size)))
+def dry_run(model: RobustModel, train_set: Any, config: TrainConfig, runtime: Runtime, steps: int,
+            run_images: Optional[int] = None) -> dict[str, float]:
+    """Time ``steps`` training steps (after one warm-up step) and project the whole run (``config.epochs`` over
+    ``run_images``, default all of ``train_set``) from the throughput. Each step reads its loss, so the timing
+    includes the device's work."""
+    subset = first(train_set, steps * config.batch_size)
     one_epoch = dataclasses.replace(config, epochs=1)
-    train(model, warm, one_epoch, progress=False, runtime=runtime)
+    train(model, first(train_set, config.batch_size), one_epoch, progress=False, runtime=runtime)
     started = time.perf_counter()
     train(model, subset, one_epoch, progress=False, runtime=runtime)
-    seconds = time.perf_counter() - started
-    per_s = n / seconds
-    total = len(train_set) * config.epochs / per_s
-    return {"images_per_s": per_s, "projected_hours": total / 3600, "images": len(train_set) * config.epochs}
+    per_s = len(subset) / (time.perf_counter() - started)
+    images = (run_images or len(train_set)) * config.epochs
+    return {"images_per_s": per_s, "projected_hours": images / per_s / 3600, "images": images}
 
 
 def main(argv: Optional[list[str]] = None, on_step: Optional[Callable[[dict[str, float]], None]] = None) -> int:
