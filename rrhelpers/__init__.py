@@ -4,6 +4,7 @@ from .attacks import pgd_attack
 from .checkpoints import CheckpointError, load_model_file, save_model
 from .data import DatasetNotFoundError, ImageDataset, load_dataset
 from .evaluation import accuracy, evaluate
+from .foreign import wrap_classifier
 from .inverter import FeedforwardInverter
 from .inverter_training import InverterConfig, load_inverter, train_inverter
 from .models import RobustModel, eval_mode
@@ -17,6 +18,7 @@ from .objectives import (
     PixelDistance,
     RepresentationDistance,
 )
+from .published import PUBLISHED
 from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
 from .training import AttackConfig, TrainConfig, TrainResult, train
@@ -42,6 +44,7 @@ __all__ = [
     "Logit",
     "Objective",
     "PixelDistance",
+    "PUBLISHED",
     "RECIPES",
     "RepresentationDistance",
     "RobustModel",
@@ -67,4 +70,5 @@ __all__ = [
     "save_model",
     "train",
     "train_inverter",
+    "wrap_classifier",
 ]

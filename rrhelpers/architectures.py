@@ -15,6 +15,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .foreign import FOREIGN_PREFIXES, build_foreign_backbone
+
 
 class FakeReLU(torch.autograd.Function):
     """ReLU forward, identity backward."""
@@ -173,8 +175,11 @@ def quick_resnet(in_channels: int = 1, width: int = 32, layers: tuple[int, ...] 
     return ResNet("basic", tuple(layers), width, in_channels, "cifar", pool)
 
 
-def build_backbone(arch: str, **kwargs: Any) -> ResNet:
-    """Build a registered backbone by name (timm-style registry)."""
+def build_backbone(arch: str, **kwargs: Any) -> nn.Module:
+    """Build a registered backbone by name (timm-style registry), or a wrapped ``torchvision:<name>`` /
+    ``timm:<name>`` classifier (see :mod:`rrhelpers.foreign`)."""
+    if arch.startswith(FOREIGN_PREFIXES):
+        return build_foreign_backbone(arch, **kwargs)
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; registered: {sorted(ARCHITECTURES)}")
     return ARCHITECTURES[arch](**kwargs)

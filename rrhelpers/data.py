@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.datasets import ImageFolder
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -278,34 +279,57 @@ def _split_folder(root: Path, split: str) -> Path:
     return folder
 
 
-def imagenet(split: str = "train", root: Optional[str | Path] = None, size: int = 224) -> Dataset:
-    """ImageNet (1000 classes) from a folder, as a torchvision ImageFolder yielding [0, 1] tensors."""
-    from torchvision.datasets import ImageFolder
+class ImageFolderDataset(ImageFolder):
+    """torchvision's ImageFolder with a ``name`` and :meth:`tensors`, like :class:`ImageDataset` (decoded on demand)."""
 
+    MAX_TENSORS = 10_000
+
+    def __init__(self, root: str, transform: Any, name: str):
+        super().__init__(root, transform=transform, allow_empty=True)
+        self.name = name
+
+    def relabel(self, mapping: dict[int, int], classes: Sequence[str]) -> None:
+        """Keep the images whose class is in ``mapping`` and give them its labels (named ``classes``)."""
+        self.samples = [(path, mapping[c]) for path, c in self.samples if c in mapping]
+        self.targets = [c for _, c in self.samples]
+        self.imgs = self.samples
+        self.classes = list(classes)
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
+    def tensors(self, indices: Optional[Sequence[int] | torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images in [0, 1], labels) of ``indices`` (all images if None, refused beyond ``MAX_TENSORS``)."""
+        if indices is None:
+            if len(self) > self.MAX_TENSORS:
+                raise ValueError(f"{self.name} has {len(self)} images, too many to hold as one tensor; pass indices "
+                                 f"(at most {self.MAX_TENSORS}) or iterate with rrhelpers.data.iterate_batches")
+            indices = range(len(self))
+        indices = indices.tolist() if isinstance(indices, torch.Tensor) else list(indices)
+        if not indices:
+            raise ValueError(f"no images to load: {self.name} is empty or no indices were given")
+        pairs = [self[i] for i in indices]
+        return torch.stack([x for x, _ in pairs]), torch.tensor([y for _, y in pairs])
+
+
+def imagenet(split: str = "train", root: Optional[str | Path] = None, size: int = 224) -> ImageFolderDataset:
+    """ImageNet (1000 classes) from a folder, yielding [0, 1] tensors."""
     split = _check_split(split)
-    return ImageFolder(
-        str(_split_folder(imagenet_root(root), split)), transform=imagenet_transform(split, size), allow_empty=True
-    )
+    return ImageFolderDataset(str(_split_folder(imagenet_root(root), split)), imagenet_transform(split, size),
+                              "imagenet")
 
 
-def restricted_imagenet(split: str = "train", root: Optional[str | Path] = None, size: int = 224) -> Dataset:
+def restricted_imagenet(split: str = "train", root: Optional[str | Path] = None,
+                        size: int = 224) -> ImageFolderDataset:
     """Restricted ImageNet: the images of the 9 super-class ranges, relabelled 0..8 (order of the ranges)."""
-    from torchvision.datasets import ImageFolder
-
     split = _check_split(split)
     folder = _split_folder(imagenet_root(root), split)
-    ds = ImageFolder(str(folder), transform=imagenet_transform(split, size), allow_empty=True)
+    ds = ImageFolderDataset(str(folder), imagenet_transform(split, size), "restricted_imagenet")
     if len(ds.classes) != 1000:
         raise DatasetNotFoundError(
             f"{folder} has {len(ds.classes)} class folders; Restricted ImageNet is defined by ImageNet class indices, "
             "so the folder needs all 1000 wnid folders (sorted order = class index)."
         )
-    to_super = {i: k for k, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()) for i in range(lo, hi + 1)}
-    ds.samples = [(path, to_super[c]) for path, c in ds.samples if c in to_super]
-    ds.targets = [c for _, c in ds.samples]
-    ds.imgs = ds.samples
-    ds.classes = list(RESTRICTED_IMAGENET_RANGES)
-    ds.class_to_idx = {name: i for i, name in enumerate(ds.classes)}
+    ds.relabel({i: k for k, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()) for i in range(lo, hi + 1)},
+               list(RESTRICTED_IMAGENET_RANGES))
     return ds
 
 

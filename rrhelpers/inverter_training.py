@@ -29,7 +29,8 @@ from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator,
     load_inverter_file, save_inverter
 from .models import RobustModel, frozen
 from .style import LayerFeatures, stage_layers
-from .zoo import RECIPES, cache_dir, file_lock, load_model
+from .cache import cache_dir, file_lock
+from .zoo import RECIPES, load_model
 
 STATISTICS_IMAGES = 4096
 """How many training images (the first ones) give the mean and spread used to standardise conditions."""

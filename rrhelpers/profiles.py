@@ -1,7 +1,8 @@
 """Profiles: which data, models and hyperparameters a chapter uses at a given scale.
 
 ``quick`` runs on a CPU in minutes (MNIST-5k, small ResNets, the paper's settings scaled to 28x28 images);
-``cifar10`` uses CIFAR-10 and CIFAR ResNet-18s at L2 eps 0.5 (a GPU is advised). Step sizes of the unconstrained
+``cifar10`` uses CIFAR-10 and CIFAR ResNet-18s at L2 eps 0.5 (a GPU is advised); ``restricted_imagenet`` and
+``imagenet`` use an ImageNet folder and the published ResNet-50s (the paper's settings; chapters 1-8, a GPU needed). Step sizes of the unconstrained
 problems scale with sqrt(#pixels): the paper's step 1 on 224x224x3 images is about 0.07 on 28x28 digits.
 Chapters call :func:`chapter_settings` with their parameters cell, where ``None`` means "the profile's value".
 """
@@ -97,6 +98,37 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
+    """The paper's settings at 224 px (its Appendix A: feature correspondence eps 1000, 200 steps of 1; inversion
+    and interpolation 10,000 steps of 1; model insights eps 40, 60 steps of 1) for chapters 1-8."""
+    return {
+        "brittleness": dict(pairs=100, radii=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0), steps=200, shown=8, shown_eps=5.0,
+                            seed=0),
+        "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 2.0, 3.0), eval_images=1000, steps=20, gradient_images=8,
+                                max_clean_cost=0.25, uniform_background=False, seed=0),
+        "inversion": dict(images=8, steps=10_000, step_size=1.0, noise_std=0.05, seed=0),
+        "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=1.0, top=5,
+                                      regularised_steps=1000, class_seeds=3, class_eps=40.0, class_steps=60,
+                                      class_step_size=1.0, seed=0),
+        "feature_manipulation": dict(images=8, coordinates=6, steps=200, step_size=1.0, snapshot_every=20, seed=0),
+        "interpolation": dict(sources=3, destinations=3, frames=8, steps=10_000, step_size=1.0, seed=0),
+        "sensitivity": dict(images=8, k=5, eps=40.0, steps=60, step_size=1.0, claim_images=200, seed=0),
+        "style_transfer": dict(robust=robust, standard=standard, contents=("chelsea", "astronaut", "motorcycle"),
+                               styles=("immunohistochemistry", "brick", "hubble_deep_field"), size=256,
+                               style_weights=(1e2, 1e3, 1e4, 1e5), style_weight=1e4, steps=300, content_stage=3,
+                               rf_images=256, rf_eps=3.0, rf_steps=20, seed=0),
+    }
+
+
+PROFILES["restricted_imagenet"] = Profile(
+    name="restricted_imagenet", dataset="restricted_imagenet", standard="madry-reps-restricted-imagenet-standard",
+    robust="madry-reps-restricted-imagenet-robust", train_eps=3.5,
+    chapters=_imagenet_chapters("madry-reps-restricted-imagenet-robust", "madry-reps-restricted-imagenet-standard"))
+PROFILES["imagenet"] = Profile(
+    name="imagenet", dataset="imagenet", standard="torchvision-resnet50", robust="madry-imagenet-l2-3", train_eps=3.0,
+    chapters=_imagenet_chapters("madry-imagenet-l2-3", "torchvision-resnet50"))
+
+
 def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; available: {sorted(PROFILES)}")
@@ -107,7 +139,8 @@ def chapter_settings(profile: str, chapter: str, **overrides: Any) -> SimpleName
     """The profile's settings for ``chapter``, with every override that is not None applied."""
     prof = get_profile(profile)
     if chapter not in prof.chapters:
-        raise ValueError(f"profile {profile!r} has no settings for chapter {chapter!r}")
+        having = sorted(name for name, p in PROFILES.items() if chapter in p.chapters)
+        raise ValueError(f"profile {profile!r} has no settings for chapter {chapter!r}; profiles that have: {having}")
     settings = dict(prof.chapters[chapter])
     unknown = set(overrides) - set(settings)
     if unknown:

@@ -9,22 +9,21 @@ model at once (the second waits and then loads the first one's result).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
+from .cache import cache_dir, file_lock
 from .checkpoints import load_model_file, save_model
 from .convert import load_checkpoint
 from .data import NORMALIZATION, load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
+from .published import PUBLISHED, load_published
 from .training import AttackConfig, TrainConfig, train
 
 RECIPE_VERSION = 2
@@ -112,29 +111,9 @@ _standard_and_robust(
     dataset="cifar10", arch="resnet18_cifar", mean=CIFAR_MEAN, std=CIFAR_STD, init_seed=1, eval_eps=(0.0, 0.5))
 
 
-def cache_dir() -> Path:
-    """Where trained models are cached (read from the environment at call time, never at import)."""
-    if os.environ.get("RRHELPERS_CACHE"):
-        return Path(os.environ["RRHELPERS_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "rrhelpers"
-
-
 def cached_path(name: str, recipe: Optional[Recipe] = None) -> Path:
     recipe = recipe or RECIPES[name]
     return cache_dir() / "models" / f"{name}-{recipe.key()}.safetensors"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def make_model(name: str, recipe: Recipe, progress: bool = True,
@@ -169,14 +148,19 @@ def load_model(
     train_if_missing: bool = True,
     progress: bool = True,
     on_epoch: Optional[Callable[[dict[str, float]], None]] = None,
+    download: bool = True,
 ) -> RobustModel:
-    """A :class:`RobustModel` in eval mode from a zoo name (``RECIPES``) or a checkpoint file path.
+    """A :class:`RobustModel` in eval mode from a zoo name (``RECIPES``), a published model (``PUBLISHED``) or a
+    checkpoint file path.
 
     Zoo models are trained on first use (minutes on a CPU for the quick ones) and cached; the model's
     ``metadata`` attribute holds its recipe, training history and measured test accuracies. ``on_epoch`` receives
-    each epoch's record while a model is being trained (for live curves).
+    each epoch's record while a model is being trained (for live curves). Published models are downloaded on first
+    use (``download=False`` refuses and says where to put the file) and converted once.
     """
     name = str(name_or_path)
+    if name in PUBLISHED:
+        return load_published(name, device, download, progress)
     if name in RECIPES:
         path = cached_path(name)
         if not path.exists():
@@ -189,9 +173,9 @@ def load_model(
         path = Path(name).expanduser()
         if not path.exists():
             raise FileNotFoundError(
-                f"{name!r} is neither a zoo model nor an existing file. Zoo models: {sorted(RECIPES)}; "
-                "or pass the path of a checkpoint: rrhelpers' .safetensors, or a MadryLab robustness / torchvision "
-                "ResNet .pt file."
+                f"{name!r} is neither a zoo model nor an existing file. Zoo models: {sorted(RECIPES)}; published "
+                f"models: {sorted(PUBLISHED)}; or pass the path of a checkpoint: rrhelpers' .safetensors, or a "
+                "MadryLab robustness / torchvision ResNet .pt file."
             )
     if path.suffix != ".safetensors":
         model = load_checkpoint(path)  # MadryLab robustness / torchvision files, read without pickled code
