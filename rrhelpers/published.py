@@ -82,13 +82,13 @@ def _imagenet_linf(key: str, filename: str, eps: float, accuracies: tuple[float,
                      dict(zip(("0", "4/255", "8/255", "16/255"), accuracies)))
 
 
-def _torchvision(weights: str, arch: str, accuracy: float, avg_pool: bool = False) -> Published:
+def _torchvision(weights: str, arch: str, accuracy: float) -> Published:
     from torchvision.models import get_weight
 
     url = get_weight(weights).url
     prefix = re.search(r"-([a-f0-9]{8,})\.", url)
     return Published(url, "imagenet", arch, "none", 0.0, f"torchvision.models {weights}", {"0": accuracy},
-                     sha256=prefix[1] if prefix else None, torchvision_weights=weights, avg_pool=avg_pool)
+                     sha256=prefix[1] if prefix else None, torchvision_weights=weights)
 
 
 PUBLISHED: dict[str, Published] = {
@@ -117,17 +117,14 @@ PUBLISHED: dict[str, Published] = {
         "https://robustmodels.s3.amazonaws.com/RestrictedImageNetNat.pt", "restricted_imagenet", "resnet50", "none",
         0.0, REPRESENTATIONS_README, preset="restricted-imagenet-l2-3.5"),
 }
-"""Published models by name. The MadryLab files were pickled with dill (torch 1.1); no checksums are published."""
+"""Published models by name. The MadryLab ``robustness`` files were pickled with dill (torch 1.1); MadryLab
+publishes no checksums for any of its files."""
 
 
-def _register_torchvision() -> None:
-    PUBLISHED["torchvision-resnet50"] = _torchvision("ResNet50_Weights.IMAGENET1K_V1", "resnet50", 76.13)
-    PUBLISHED["torchvision-vgg19"] = _torchvision("VGG19_Weights.IMAGENET1K_V1", "torchvision:vgg19", 72.376)
-    avg_pool = _torchvision("VGG19_Weights.IMAGENET1K_V1", "torchvision:vgg19", 0.0, avg_pool=True)
-    PUBLISHED["torchvision-vgg19-avgpool"] = replace(avg_pool, reported={})  # Gatys et al.'s variant, not evaluated
-
-
-_register_torchvision()
+PUBLISHED["torchvision-resnet50"] = _torchvision("ResNet50_Weights.IMAGENET1K_V1", "resnet50", 76.13)
+PUBLISHED["torchvision-vgg19"] = _torchvision("VGG19_Weights.IMAGENET1K_V1", "torchvision:vgg19", 72.376)
+PUBLISHED["torchvision-vgg19-avgpool"] = replace(  # Gatys et al.'s variant for style transfer: not evaluated
+    PUBLISHED["torchvision-vgg19"], reported={}, avg_pool=True)
 
 
 def original_path(name: str) -> Path:
@@ -189,9 +186,10 @@ def convert_original(name: str, path: str | Path) -> RobustModel:
     return model
 
 
-def load_published(name: str, device: str | torch.device = "cpu", download: bool = True,
+def load_published(name: str, device: str | torch.device = "cpu", fetch: bool = True,
                    progress: bool = True) -> RobustModel:
-    """A published model in eval mode; fetched and converted on first use (see the module docstring).
+    """A published model in eval mode; fetched (unless ``fetch`` is False) and converted on first use (see the
+    module docstring).
 
     ``model.metadata`` holds the entry (source address, threat model, eps, reported accuracies) and the SHA-256
     of the original file it was converted from.
@@ -200,7 +198,7 @@ def load_published(name: str, device: str | torch.device = "cpu", download: bool
     if not converted.exists():
         with file_lock(converted.with_suffix(".lock")):
             if not converted.exists():
-                original = _find_original(name, download, progress)
+                original = _find_original(name, fetch, progress)
                 model = convert_original(name, original)
                 metadata = {"name": name, "published": _entry(name).to_dict(),
                             "original_sha256": verify(original, _entry(name).sha256)}
