@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 import rrhelpers as rr
 from rrhelpers.data import first, iterate_batches
+from rrhelpers.fusion import folded_batchnorm
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 """Vendor dense bf16 tensor-core peaks (no sparsity), matched against ``torch.cuda.get_device_name()``."""
@@ -50,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="PGD steps")
     p.add_argument("--eps", type=float, default=0.5, help="L2 radius")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per library (median reported)")
+    p.add_argument("--no-folded-peers", dest="folded_peers", action="store_false",
+                   help="skip the rows that run the peers on the BatchNorm-folded model")
     p.add_argument("--train-images", type=int, default=256, help="images in the adversarial-training epoch (0: skip)")
     p.add_argument("--preset", default="cifar10-l2-fast",
                    help="training preset whose throughput is measured and projected (empty: skip)")
@@ -110,7 +113,20 @@ def attackers(model: rr.RobustModel, args: argparse.Namespace, device: torch.dev
         out["MadryLab robustness"] = madry
     except ImportError as err:
         print(f"robustness not available ({err}); install the peers (see benchmarks/README.md)", file=sys.stderr)
+    if args.folded_peers:  # where the speed-up comes from: the peers' loops on the model rrhelpers attacks
+        for name in [n for n in out if n != "rrhelpers"]:
+            out[f"{name}, folded model"] = on_folded_model(model, out[name])
     return out
+
+
+def on_folded_model(model: rr.RobustModel, attack: Callable) -> Callable:
+    """``attack`` run while ``model``'s BatchNorms are folded into its convolutions, as rrhelpers' attacks run, but
+    with the weights in the default layout: torchattacks ``.view``s the input gradient, which channels-last weights
+    would hand back channels-last (rrhelpers' solver gives gradients back in the input's layout)."""
+    def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with rr.eval_mode(model), folded_batchnorm(model, channels_last=False):
+            return attack(x, y)
+    return run
 
 
 def time_attacks(model: rr.RobustModel, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace,
@@ -185,17 +201,25 @@ def train_epoch_madry(model: rr.RobustModel, data: rr.ImageDataset, args: argpar
 
 def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.Namespace,
                   device: torch.device) -> list[dict[str, Any]]:
-    rows = []
-    ours = train_epoch_ours(copy.deepcopy(model), data, args)
-    rows.append({"library": "rrhelpers", "seconds": ours})
+    """One epoch per library from the same weights, in ``args.repeats`` interleaved rounds (median reported)."""
+    loops: dict[str, Callable[[], float]] = {"rrhelpers": lambda: train_epoch_ours(copy.deepcopy(model), data, args)}
     try:
-        theirs = train_epoch_madry(copy.deepcopy(model), data, args, device)
-        rows.append({"library": "MadryLab robustness", "seconds": theirs})
+        import robustness.train  # noqa: F401  (the peer's loop is only timed where it imports)
+
+        loops["MadryLab robustness"] = lambda: train_epoch_madry(copy.deepcopy(model), data, args, device)
     except ImportError as err:
         print(f"robustness not available for training ({err})", file=sys.stderr)
-    for row in rows:
-        row.update(benchmark=f"adversarial training, PGD-{args.steps}, {len(data)} images, batch {args.batch}",
-                   images_per_s=len(data) / row["seconds"], rrhelpers_speedup=row["seconds"] / ours)
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(args.repeats):
+        for name, loop in loops.items():
+            times[name].append(loop())
+    ours = statistics.median(times["rrhelpers"])
+    rows = []
+    for name, ts in times.items():
+        seconds = statistics.median(ts)
+        rows.append({"benchmark": f"adversarial training, PGD-{args.steps}, {len(data)} images, batch {args.batch}",
+                     "library": name, "seconds": seconds, "images_per_s": len(data) / seconds,
+                     "rrhelpers_speedup": seconds / ours})
     return rows
 
 

@@ -31,17 +31,28 @@ class FakeReLU(torch.autograd.Function):
 
 
 def relu(x: torch.Tensor, fake: bool = False) -> torch.Tensor:
-    return FakeReLU.apply(x) if fake else F.relu(x)
+    """ReLU in place (the blocks hand it a tensor nothing else holds), or the fake ReLU out of place."""
+    return FakeReLU.apply(x) if fake else F.relu(x, inplace=True)
+
+
+class Shortcut(nn.Sequential):
+    """The projection shortcut: a strided 1x1 convolution and a BatchNorm (torchvision's ``downsample``)."""
+
+    CONV_BN_PAIRS = (("0", "1"),)
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
 
 def _shortcut(in_planes: int, planes: int, stride: int) -> nn.Module | None:
     if stride == 1 and in_planes == planes:
         return None
-    return nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+    return Shortcut(in_planes, planes, stride)
 
 
 class BasicBlock(nn.Module):
     expansion = 1
+    CONV_BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"))  # BatchNorms that rrhelpers.fusion may fold
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1):
         super().__init__()
@@ -52,14 +63,15 @@ class BasicBlock(nn.Module):
         self.downsample = _shortcut(in_planes, planes, stride)
 
     def forward(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return relu(out + identity, fake_relu)
+        out += x if self.downsample is None else self.downsample(x)
+        return relu(out, fake_relu)
 
 
 class Bottleneck(nn.Module):
     expansion = 4
+    CONV_BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1):
         super().__init__()
@@ -73,11 +85,11 @@ class Bottleneck(nn.Module):
         self.downsample = _shortcut(in_planes, out_planes, stride)
 
     def forward(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = F.relu(self.bn2(self.conv2(out)), inplace=True)
         out = self.bn3(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return relu(out + identity, fake_relu)
+        out += x if self.downsample is None else self.downsample(x)
+        return relu(out, fake_relu)
 
 
 BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -90,6 +102,8 @@ class ResNet(nn.Module):
     convolution followed by a 3x3/2 max-pool. ``pool=1`` is global average pooling (ResNet-50's R(x));
     ``pool=2`` keeps a 2x2 grid, which the quick profile uses to keep some layout in a small representation.
     """
+
+    CONV_BN_PAIRS = (("conv1", "bn1"),)
 
     def __init__(
         self,
@@ -125,7 +139,7 @@ class ResNet(nn.Module):
         self.num_features = in_planes * pool * pool
 
     def forward(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         if self.stem_kind == "imagenet":
             out = F.max_pool2d(out, 3, 2, 1)
         for i, stage in enumerate(self.stages):

@@ -32,7 +32,7 @@ def pgd_attack(
     """PGD adversarial examples within ``eps`` of ``x`` (untargeted: raise the loss of ``labels``; targeted: lower
     the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example."""
     step_size = default_step_size(eps, steps) if step_size is None else step_size
-    with frozen(model):
+    with frozen(model, fold_batchnorm=True):
         result = optimize(
             CrossEntropy(model, labels),
             x,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .architectures import build_backbone
+from .fusion import folded_batchnorm
 from .validation import check_images
 
 
@@ -126,15 +127,27 @@ class frozen(eval_mode):
     """Context manager: eval mode and no parameter gradients (both restored afterwards).
 
     For optimising inputs (attacks, inversions, style transfer, training a generator against a fixed classifier):
-    autograd then neither computes nor keeps anything for the weights, which saves time and memory.
+    autograd then neither computes nor keeps anything for the weights, which saves time and memory. With
+    ``fold_batchnorm`` the BatchNorms are also folded into their convolutions while inside (see
+    :mod:`rrhelpers.fusion`): faster, the same function up to float rounding, but hooks on convolution and BatchNorm
+    layers do not fire, so callers that read layers through hooks leave it off.
     """
+
+    def __init__(self, module: nn.Module, fold_batchnorm: bool = False):
+        super().__init__(module)
+        self.folding = folded_batchnorm(module) if fold_batchnorm else None
 
     def __enter__(self) -> nn.Module:
         self.flags = [p.requires_grad for p in self.module.parameters()]
         self.module.requires_grad_(False)
-        return super().__enter__()
+        super().__enter__()
+        if self.folding is not None:
+            self.folding.__enter__()
+        return self.module
 
     def __exit__(self, *exc: object) -> None:
+        if self.folding is not None:
+            self.folding.__exit__(*exc)
         super().__exit__(*exc)
         for p, flag in zip(self.module.parameters(), self.flags):
             p.requires_grad_(flag)

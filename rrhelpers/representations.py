@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .attacks import default_step_size
 from .models import RobustModel, eval_mode, frozen
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
-from .solver import Constraint, L2Ball, SolverResult, Unconstrained, optimize
+from .solver import Constraint, L2Ball, SolverResult, Unconstrained, memory_format_of, optimize
 
 def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
     """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
@@ -29,10 +29,11 @@ def _ball(eps: Optional[float]) -> Constraint:
 
 def solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
           step_size: float, maximize: bool = True, default_desc: str = "solver", **kwargs) -> SolverResult:
-    """:func:`optimize` with ``model`` in eval mode, ``x0`` on its device, and an L2 ball of radius ``eps``
-    (unconstrained if None or inf); other keyword arguments go to :func:`optimize`."""
+    """:func:`optimize` with ``model`` frozen (eval mode, BatchNorms folded: see :mod:`rrhelpers.fusion`), ``x0`` on
+    its device, and an L2 ball of radius ``eps`` (unconstrained if None or inf); other keyword arguments go to
+    :func:`optimize`."""
     kwargs.setdefault("desc", default_desc)
-    with frozen(model):
+    with frozen(model, fold_batchnorm=True):
         return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
 
 
@@ -148,7 +149,7 @@ def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int 
 
 def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Raw gradient of the cross-entropy loss with respect to the input pixels (App. B.5 saliency)."""
-    with frozen(model):
+    with frozen(model, fold_batchnorm=True):
         x = x.detach().to(model.device).requires_grad_(True)
         loss = F.cross_entropy(model(x), labels.to(model.device), reduction="sum")
-        return torch.autograd.grad(loss, x)[0]
+        return torch.autograd.grad(loss, x)[0].contiguous(memory_format=memory_format_of(x))

@@ -28,6 +28,13 @@ def _per_example_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
 
 
+def memory_format_of(t: torch.Tensor) -> torch.memory_format:
+    """channels_last for a batch stored that way, else the default layout (what gradients are given back in)."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _l2_step(x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
     return x + step_size * grad / (_per_example_norm(grad) + _TINY)
 
@@ -164,6 +171,7 @@ def optimize(
     if steps < 0 or not step_size >= 0:
         raise ValueError(f"steps must be >= 0 and step_size >= 0; got steps={steps}, step_size={step_size}")
     x0 = x0.detach()
+    layout = memory_format_of(x0)  # a model may hand back gradients in another layout (e.g. folded, channels-last)
     sign = 1.0 if maximize else -1.0
     x = constraint.random_start(x0, generator) if random_start else x0.clone()
     x = x.clamp(0, 1)
@@ -177,7 +185,9 @@ def optimize(
             value = objective(x)
             if value.dim() != 1 or value.shape[0] != x.shape[0]:
                 raise ValueError(f"objective must return one value per example, shape ({x.shape[0]},); got {tuple(value.shape)}")
-            grad = torch.autograd.grad(value.sum(), x)[0] if step < steps else None
+            grad = None
+            if step < steps:
+                grad = torch.autograd.grad(value.sum(), x)[0].contiguous(memory_format=layout)
         x = x.detach()
         value = value.detach()
         if start_value is None:
