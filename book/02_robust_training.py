@@ -46,6 +46,7 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots
+from rrhelpers.data import sample
 from rrhelpers.representations import input_gradient
 
 cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
@@ -57,26 +58,35 @@ test_set = rr.load_dataset(P.dataset, "test")
 # ## Training (or loading from the cache)
 #
 # `rr.load_model(name)` trains a zoo model on first use, with a progress bar and a live loss curve, and caches it
-# under a key that hashes the whole recipe. Here are the two recipes:
+# under a key that hashes the whole recipe. (The ImageNet profiles use published models instead: downloaded once,
+# with their authors' description.) Here are the two recipes:
 
 # %%
 for name in (P.standard, P.robust):
-    recipe = rr.RECIPES[name]
-    print(f"{name}: {recipe.description}\n    {recipe.train}\n")
+    if name in rr.RECIPES:
+        print(f"{name}: {rr.RECIPES[name].description}\n    {rr.RECIPES[name].train}\n")
+    else:
+        entry = rr.PUBLISHED[name]
+        print(f"{name}: published by {entry.source}, {entry.arch}, {entry.threat} eps {entry.eps:g}\n    {entry.url}\n")
 
 # %%
 models = {}
 for label, name in (("standard", P.standard), ("robust", P.robust)):
     models[label] = rr.load_model(name, device=P.device, on_epoch=plots.LiveHistory(label))
-    print(f"{name}: cached after {models[label].metadata['train_seconds'] / 60:.1f} min of training")
+    if "train_seconds" in models[label].metadata:
+        print(f"{name}: cached after {models[label].metadata['train_seconds'] / 60:.1f} min of training")
 
 # %% [markdown]
 # The recorded training curves. Adversarial training fits the training set more slowly (its loss is measured on
 # adversarial examples), yet reaches a similar clean test accuracy on this easy task.
 
 # %%
-plots.training_curves({label: m.metadata["history"] for label, m in models.items()})
-plt.show()
+histories = {label: m.metadata["history"] for label, m in models.items() if "history" in m.metadata}
+if histories:
+    plots.training_curves(histories)
+    plt.show()
+else:
+    print("published models carry no training history")
 
 # %% [markdown]
 # ## Accuracy under attack
@@ -85,7 +95,7 @@ plt.show()
 # best iterate per image) at several radii. The robust model was trained at the profile's $\varepsilon$.
 
 # %%
-subset = rr.ImageDataset(*test_set.tensors(range(min(cfg.eval_images, len(test_set)))), test_set.classes)
+subset = rr.ImageDataset(*sample(test_set, cfg.eval_images, seed=cfg.seed), test_set.classes)  # all classes
 table = {label: rr.evaluate(m, subset, cfg.eval_eps, steps=cfg.steps, progress=True) for label, m in models.items()}
 accuracy_table = pd.DataFrame(table).rename_axis("test eps").T
 display((100 * accuracy_table).round(1).style.format("{:.1f}%").set_caption(

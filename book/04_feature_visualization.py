@@ -32,6 +32,7 @@ steps = None  # solver steps; None: 200
 step_size = None  # L2 step size; None: the profile's (quick: 0.1)
 top = None  # most / least activating test images shown per coordinate; None: 4
 regularised_steps = None  # steps of the regularised (jittered) visualisation; None: 400
+classes = None  # classes drawn, evenly spaced over all of them; None: 10 (all of the quick profile's)
 class_seeds = None  # seeds per class for the class pictures; None: 3
 class_eps = None  # L2 radius of the class pictures around their dark seeds; None: the profile's (quick: 6)
 class_steps = None  # steps of the class pictures; None: the profile's (quick: 100 of size 0.3)
@@ -44,16 +45,17 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.evaluation import knn_predict
+from rrhelpers.data import sample
+from rrhelpers.judges import content_judge
 from rrhelpers.representations import noise_seeds, representations, solve, visualize
 
 cfg = rr.chapter_settings(profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps,
-                          step_size=step_size, top=top, regularised_steps=regularised_steps,
+                          step_size=step_size, top=top, regularised_steps=regularised_steps, classes=classes,
                           class_seeds=class_seeds, class_eps=class_eps, class_steps=class_steps, seed=seed)
 P = cfg.profile
 models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-train_set, test_set = rr.load_dataset(P.dataset, "train"), rr.load_dataset(P.dataset, "test")
-test_x, test_y = test_set.tensors()
+test_set = rr.load_dataset(P.dataset, "test")
+test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
 g = torch.Generator().manual_seed(cfg.seed)
 
@@ -141,15 +143,17 @@ plt.show()
 # L2 ball (quick profile: radius `class_eps` = 6, 100 steps of 0.3). The robust model draws the digit.
 
 # %%
-n_classes = len(test_set.classes)
-wanted = torch.arange(n_classes).repeat(cfg.class_seeds)
+n_all = len(test_set.classes)
+shown_classes = torch.linspace(0, n_all - 1, min(cfg.classes, n_all)).round().long()
+n_classes = len(shown_classes)
+wanted = shown_classes.repeat(cfg.class_seeds)
 dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
 class_images = {}
 for name, m in models.items():
     class_images[name] = solve(m, rr.Logit(m, wanted), dark, cfg.class_eps, cfg.class_steps, cfg.class_step_size,
                                progress=True, desc=name).x.cpu()
 plots.image_grid([class_images["robust"][:n_classes], class_images["standard"][:n_classes]], ["robust", "standard"],
-                 col_labels=test_set.classes, size=1.2)
+                 col_labels=[test_set.classes[c] for c in shown_classes], size=1.2)
 plt.show()
 
 # %% [markdown]
@@ -173,7 +177,7 @@ display(widgets.picker(pages, description="coordinate"))
 #
 # The claim at this scale: **the robust model's pictures carry their meaning**. The class pictures above must be
 # recognisable as their class by a judge that knows nothing of either network, a 5-nearest-neighbour classifier on
-# the raw training pixels, more often for the robust model than for the standard one.
+# the raw training pixels (the ImageNet profiles: VGG-19), more often for the robust model than for the standard one.
 #
 # We also measure, and print without asserting, a per-coordinate version of the paper's Figure 4: with $d_i$ =
 # (mean of coordinate $i$'s top-`top` test images) - (mean of all test images), the cosine between the change the
@@ -191,10 +195,10 @@ def alignment(name: str) -> float:
 
 
 align = {name: alignment(name) for name in models}
-train_x, train_y = train_set.tensors()
-recognised = {name: (knn_predict(train_x, train_y, class_images[name]) == wanted).float().mean().item()
+judge = content_judge(P)
+recognised = {name: (judge(class_images[name]) == wanted).float().mean().item()
               for name in models}
 for name in models:
-    print(f"{name:8s}: kNN recognises {recognised[name]:.0%} of {len(wanted)} class pictures; "
+    print(f"{name:8s}: the judge recognises {recognised[name]:.0%} of {len(wanted)} class pictures; "
           f"cosine(change, top-image direction) {align[name]:.3f} (not asserted)")
 assert recognised["robust"] > recognised["standard"], "the robust model's class pictures should be recognisable"

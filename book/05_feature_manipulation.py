@@ -48,7 +48,8 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.evaluation import knn_predict
+from rrhelpers.data import sample
+from rrhelpers.judges import content_judge
 from rrhelpers.representations import add_feature, representations, visualize
 
 cfg = rr.chapter_settings(profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps,
@@ -56,7 +57,7 @@ cfg = rr.chapter_settings(profile, "feature_manipulation", images=images, coordi
 P = cfg.profile
 models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
 test_set = rr.load_dataset(P.dataset, "test")
-test_x, test_y = test_set.tensors()
+test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 g = torch.Generator().manual_seed(cfg.seed)
 
 picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
@@ -183,25 +184,25 @@ display(widgets.live_view({
 #    coordinate drags others up with it.
 # 2. **Stopping preserves the content.** The same solver without the clipping (eq. 4 from the same image, same
 #    budget) paints the feature over everything. A judge that knows neither network, a 5-nearest-neighbour
-#    classifier on the raw training pixels, must recognise the source digit in the robust model's additions more
+#    classifier on the raw training pixels (the ImageNet profiles: VGG-19), must recognise the source digit in the robust model's additions more
 #    often than in those unconstrained maximisers. (Where the clip never triggers, the two solutions coincide.)
 # 3. For the robust additions that stopped, we print how far they moved from the source and how far they are
 #    from the maximiser.
 
 # %%
-train_x, train_y = rr.load_dataset(P.dataset, "train").tensors()
+judge = content_judge(P)
 success = {name: largest[name].float().mean().item() for name in models}
 maximiser = visualize(models["robust"], batch_sources, batch_coords, cfg.steps, cfg.step_size, progress=True,
                       desc="unconstrained maximiser").x.cpu()
 source_labels = test_y[picked].repeat(len(coords))
-kept = {label: (knn_predict(train_x, train_y, images) == source_labels).float().mean().item()
+kept = {label: (judge(images) == source_labels).float().mean().item()
         for label, images in (("added", added["robust"]), ("maximiser", maximiser))}
 ok = largest["robust"]
 to_source = (added["robust"] - batch_sources).flatten(1).norm(dim=1)[ok]
 to_maximiser = (added["robust"] - maximiser).flatten(1).norm(dim=1)[ok]
 for name in models:
     print(f"{name:8s}: coordinate i became the largest in {success[name]:.0%} of {len(batch_coords)} additions")
-print(f"robust: the kNN judge recognises the source digit in {kept['added']:.0%} of the additions and in "
+print(f"robust: the judge recognises the source in {kept['added']:.0%} of the additions and in "
       f"{kept['maximiser']:.0%} of the unconstrained maximisers")
 print(f"robust, additions that stopped: moved {to_source.mean():.2f} from the source, {to_maximiser.mean():.2f} "
       f"from the maximiser (L2, means)")

@@ -43,6 +43,7 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
+from rrhelpers.data import sample
 from rrhelpers.representations import interpolate, path_progress, pixel_blend
 
 cfg = rr.chapter_settings(profile, "interpolation", sources=sources, destinations=destinations, frames=frames,
@@ -50,7 +51,7 @@ cfg = rr.chapter_settings(profile, "interpolation", sources=sources, destination
 P = cfg.profile
 models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
 test_set = rr.load_dataset(P.dataset, "test")
-test_x, test_y = test_set.tensors()
+test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 g = torch.Generator().manual_seed(cfg.seed)
 
 order = torch.randperm(len(test_x), generator=g)

@@ -43,6 +43,7 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
+from rrhelpers.data import sample
 from rrhelpers.objectives import CoordinateSum
 from rrhelpers.representations import accentuate, input_gradient, solve, top_weighted_coordinates
 
@@ -51,7 +52,7 @@ cfg = rr.chapter_settings(profile, "sensitivity", images=images, k=k, eps=eps, s
 P = cfg.profile
 models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
 test_set = rr.load_dataset(P.dataset, "test")
-test_x, test_y = test_set.tensors()
+test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 classes = test_set.classes
 g = torch.Generator().manual_seed(cfg.seed)
 
@@ -90,6 +91,9 @@ ROW_LABELS = ["original", "robust:\naccentuated", "robust:\n|change|", "robust:\
               "standard:\naccentuated"]
 CMAPS = ["gray", "gray", "magma", "RdBu_r", "gray"]
 for title, ids in (("misclassified by the robust model", wrong_ids), ("correctly classified", right_ids)):
+    if len(ids) == 0:
+        print(f"no test image of this pool is {title}")
+        continue
     rows, labels = sensitivity_rows(ids)
     plots.image_grid(rows, ROW_LABELS, col_labels=labels, title=title, size=1.45, cmap=CMAPS)
     plt.show()
@@ -106,13 +110,16 @@ for title, ids in (("misclassified by the robust model", wrong_ids), ("correctly
 # Precomputed for the misclassified images above, so this works in the static book too.
 
 # %%
-rows, labels = sensitivity_rows(wrong_ids)
 pages = {}
-for j, label in enumerate(labels):
-    fig = plots.image_grid([torch.stack([row[j] for row in rows])], col_labels=[r.replace("\n", " ") for r in ROW_LABELS],
-                           title=label.replace("\n", ", "), size=1.6, cmap="gray")
-    pages[label.replace("\n", ", ")] = widgets.figure_png(fig)
-display(widgets.picker(pages, description="misclassified image"))
+if len(wrong_ids):
+    rows, labels = sensitivity_rows(wrong_ids)
+    channels = rows[0].shape[1]  # one-channel rows (|change|) are shown in every channel of a colour image
+    for j, label in enumerate(labels):
+        fig = plots.image_grid([torch.stack([row[j].expand(channels, -1, -1) for row in rows])],
+                               col_labels=[r.replace("\n", " ") for r in ROW_LABELS], title=label.replace("\n", ", "),
+                               size=1.6, cmap="gray")
+        pages[label.replace("\n", ", ")] = widgets.figure_png(fig)
+    display(widgets.picker(pages, description="misclassified image"))
 
 # %% [markdown]
 # ## Any test image (live)

@@ -63,9 +63,10 @@ from ipywidgets import Dropdown
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor
+from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor, sample
 from rrhelpers.layer_robustness import layer_robustness
 from rrhelpers.style import StyleResult, stage_layers, style_distance, style_transfer
+from rrhelpers.zoo import trained_on
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
                           style_weights=style_weights, style_weight=style_weight, steps=steps,
@@ -132,9 +133,8 @@ for c in cfg.contents:
 # images. The bars show 95% bootstrap intervals over images.
 
 # %%
-test_x, _ = rr.load_dataset(models["robust"].metadata["recipe"]["dataset"], "test").tensors()
-g = torch.Generator().manual_seed(cfg.seed)
-rf_x = test_x[torch.randperm(len(test_x), generator=g)[: cfg.rf_images]].to(P.device)
+rf_x, _ = sample(rr.load_dataset(trained_on(models["robust"]), "test"), cfg.rf_images, seed=cfg.seed)
+rf_x = rf_x.to(P.device)
 rf = {name: layer_robustness(m, rf_x, layers, cfg.rf_eps, cfg.rf_steps, step_size=cfg.rf_eps, seed=cfg.seed)
       for name, m in models.items()}
 plots.grouped_bars(short, {name: [rf[name][layer].ratio for layer in layers] for name in models},

@@ -84,6 +84,18 @@ def first(dataset: Dataset, n: int) -> Dataset:
     return subset
 
 
+def sample(dataset: Dataset, n: Optional[int] = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images in [0, 1], labels) of ``n`` examples drawn without replacement in the order of a permutation seeded by
+    ``seed`` (what ``torch.randperm(len, generator=Generator().manual_seed(seed))[:n]`` picks); the whole set, in
+    order, if ``n`` is None or not smaller than it. Chapters use it to look over a split that may be ImageNet's."""
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive number of examples or None (all); got {n}")
+    if n is None or n >= len(dataset):
+        return dataset.tensors()  # type: ignore[attr-defined]
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return dataset.tensors(order[:n])  # type: ignore[attr-defined]
+
+
 def index_batches(dataset: Dataset, batches: Sequence[torch.Tensor],
                   num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images, labels) for each tensor of indices in ``batches``: tensor slicing for :class:`ImageDataset`, else
@@ -287,6 +299,11 @@ class ImageFolderDataset(ImageFolder):
     def __init__(self, root: str, transform: Any, name: str):
         super().__init__(root, transform=transform, allow_empty=True)
         self.name = name
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """Every image's label, read from the folder names without decoding an image (as ``ImageDataset.labels``)."""
+        return torch.tensor(self.targets)
 
     def relabel(self, mapping: dict[int, int], classes: Sequence[str]) -> None:
         """Keep the images whose class is in ``mapping`` and give them its labels (named ``classes``)."""

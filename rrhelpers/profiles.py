@@ -2,8 +2,10 @@
 
 ``quick`` runs on a CPU in minutes (MNIST-5k, small ResNets, the paper's settings scaled to 28x28 images);
 ``cifar10`` uses CIFAR-10 and CIFAR ResNet-18s at L2 eps 0.5 (a GPU is advised); ``restricted_imagenet`` and
-``imagenet`` use an ImageNet folder and the published ResNet-50s (the paper's settings; chapters 1-8, a GPU needed). Step sizes of the unconstrained
-problems scale with sqrt(#pixels): the paper's step 1 on 224x224x3 images is about 0.07 on 28x28 digits.
+``imagenet`` use an ImageNet folder and the published ResNet-50s (the paper's settings; chapters 1-8, a GPU needed),
+look over a seeded pool of 2,000 images of a split where a chapter scans all of it, and judge content with VGG-19.
+Step sizes of the unconstrained problems scale with sqrt(#pixels): the paper's step 1 on 224x224x3 images is about
+0.07 on 28x28 digits.
 Chapters call :func:`chapter_settings` with their parameters cell, where ``None`` means "the profile's value".
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -24,6 +26,17 @@ class Profile:
     robust: str
     train_eps: float
     chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pool: Optional[int] = None
+    """Chapters that look over a whole split (top-activating images, misclassified ones, nearest neighbours) use at
+    most this many of its images, drawn with a fixed seed (:func:`rrhelpers.data.sample`); None: all of them."""
+    judge: str = "knn"
+    """Who says what an image shows in the content checks (:func:`rrhelpers.judges.content_judge`): ``'knn'``
+    (raw-pixel nearest neighbours in the training set) or a classifier that is neither compared model."""
+
+    def __post_init__(self) -> None:
+        if self.judge in (self.robust, self.standard):
+            raise ValueError(f"profile {self.name!r}: the judge {self.judge!r} is one of the models it compares; a "
+                             "judge must know neither (use 'knn' or a third classifier)")
 
     @property
     def device(self) -> str:
@@ -44,8 +57,8 @@ PROFILES: dict[str, Profile] = {
                                     gradient_images=8, max_clean_cost=0.05, uniform_background=True, seed=0),
             "inversion": dict(images=12, steps=1000, step_size=0.1, noise_std=0.05, seed=0),
             "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.1, top=4,
-                                          regularised_steps=400, class_seeds=3, class_eps=6.0, class_steps=100,
-                                          class_step_size=0.3, seed=0),
+                                          regularised_steps=400, classes=10, class_seeds=3, class_eps=6.0,
+                                          class_steps=100, class_step_size=0.3, seed=0),
             "feature_manipulation": dict(images=8, coordinates=6, steps=300, step_size=0.1, snapshot_every=25,
                                          seed=0),
             "interpolation": dict(sources=3, destinations=2, frames=8, steps=500, step_size=0.1, seed=0),
@@ -75,7 +88,7 @@ PROFILES: dict[str, Profile] = {
                                     gradient_images=8, max_clean_cost=0.08, uniform_background=False, seed=0),
             "inversion": dict(images=10, steps=10_000, step_size=0.15, noise_std=0.05, seed=0),
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
-                                          regularised_steps=1000, class_seeds=3, class_eps=10.0,
+                                          regularised_steps=1000, classes=10, class_seeds=3, class_eps=10.0,
                                           class_steps=200, class_step_size=0.25, seed=0),
             "feature_manipulation": dict(images=8, coordinates=6, steps=400, step_size=0.15, snapshot_every=40,
                                          seed=0),
@@ -108,8 +121,8 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
                                 max_clean_cost=0.25, uniform_background=False, seed=0),
         "inversion": dict(images=8, steps=10_000, step_size=1.0, noise_std=0.05, seed=0),
         "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=1.0, top=5,
-                                      regularised_steps=1000, class_seeds=3, class_eps=40.0, class_steps=60,
-                                      class_step_size=1.0, seed=0),
+                                      regularised_steps=1000, classes=10, class_seeds=3, class_eps=40.0,
+                                      class_steps=60, class_step_size=1.0, seed=0),
         "feature_manipulation": dict(images=8, coordinates=6, steps=200, step_size=1.0, snapshot_every=20, seed=0),
         "interpolation": dict(sources=3, destinations=3, frames=8, steps=10_000, step_size=1.0, seed=0),
         "sensitivity": dict(images=8, k=5, eps=40.0, steps=60, step_size=1.0, claim_images=200, seed=0),
@@ -122,10 +135,11 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
 
 PROFILES["restricted_imagenet"] = Profile(
     name="restricted_imagenet", dataset="restricted_imagenet", standard="madry-reps-restricted-imagenet-standard",
-    robust="madry-reps-restricted-imagenet-robust", train_eps=3.5,
+    robust="madry-reps-restricted-imagenet-robust", train_eps=3.5, pool=2000, judge="torchvision-vgg19",
     chapters=_imagenet_chapters("madry-reps-restricted-imagenet-robust", "madry-reps-restricted-imagenet-standard"))
 PROFILES["imagenet"] = Profile(
     name="imagenet", dataset="imagenet", standard="torchvision-resnet50", robust="madry-imagenet-l2-3", train_eps=3.0,
+    pool=2000, judge="torchvision-vgg19",
     chapters=_imagenet_chapters("madry-imagenet-l2-3", "torchvision-resnet50"))
 
 

@@ -185,6 +185,16 @@ def load_model(
     return model
 
 
+def trained_on(model: RobustModel) -> str:
+    """The dataset a zoo or published model was trained on (from its metadata)."""
+    metadata = getattr(model, "metadata", None) or {}
+    for record in (metadata.get("recipe"), metadata.get("published")):
+        if isinstance(record, dict) and "dataset" in record:
+            return record["dataset"]
+    raise ValueError("this model's metadata names no dataset: only zoo and published models (rr.load_model by name) "
+                     "record what they were trained on")
+
+
 def model_info(name: str) -> dict[str, Any]:
     """The cached metadata (accuracies, training time, history) of a zoo model, training it if needed."""
     return load_model(name, progress=False).metadata

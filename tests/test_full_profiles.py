@@ -9,13 +9,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models.resnet import BasicBlock, ResNet
 
 import rrhelpers as rr
 from rrhelpers import published, train_cli
+from rrhelpers.checkpoints import save_model
+from rrhelpers.data import sample
+from rrhelpers.evaluation import knn_predict
+from rrhelpers.judges import content_judge, label_map
 from rrhelpers.representations import invert, noise_seeds
+from rrhelpers.zoo import trained_on
 
 from .test_convert import _madrylab_state, _randomise_batchnorm
 from .test_data import _fake_imagenet
@@ -91,3 +97,116 @@ def test_training_preset_runs_on_the_folder(imagenet_root, tmp_path):
     assert model.classes == list(rr.data.RESTRICTED_IMAGENET_RANGES)
     assert model.metadata["recipe"]["train"]["adversary"]["eps"] == 3.5
     assert set(model.metadata["test_accuracy"]) == {"0", "3.5"}
+
+
+def test_pools_labels_and_a_third_classifier_as_judge_on_the_folder(imagenet_root, tmp_path):
+    """What the chapters use to look over an ImageNet split: labels without decoding, a seeded pool, and a judge
+    that is a 1000-class classifier whose ImageNet predictions become Restricted ImageNet labels."""
+    test_set = rr.load_dataset("restricted_imagenet", "test", size=16)
+    assert test_set.labels.tolist() == test_set.targets
+    _, y = sample(test_set, 3, seed=1)
+    order = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(1))[:3]
+    assert torch.equal(y, test_set.labels[order])
+    assert len(sample(test_set, None)[1]) == len(sample(test_set, 10_000)[1]) == len(test_set)
+    with pytest.raises(ValueError, match="positive"):
+        sample(test_set, 0)
+
+    torch.manual_seed(0)
+    judge_model = rr.RobustModel("resnet", 1000, (0.5,) * 3, (0.25,) * 3,
+                                 arch_kwargs={"layers": [1], "width": 8, "stem": "imagenet"})
+    path = tmp_path / "judge.safetensors"
+    images = sample(test_set, None)[0]
+    profile = replace(rr.get_profile("restricted_imagenet"), judge=str(path))
+    for imagenet_class, expected in ((151, 0), (300, 8), (999, -1)):  # a dog, an insect, outside every range
+        with torch.no_grad():
+            judge_model.head.bias.zero_()[imagenet_class] = 1e4
+        save_model(judge_model, path)
+        assert (content_judge(profile)(images) == expected).all()
+
+    with pytest.raises(ValueError, match="one of the models it compares"):
+        replace(profile, judge=profile.robust)
+    with pytest.raises(ValueError, match="cannot label"):
+        label_map("cifar10", 1000, 10)
+
+
+def test_the_dataset_a_model_was_trained_on(imagenet_root, monkeypatch):
+    _stand_in("madry-reps-restricted-imagenet-robust", 9, monkeypatch)
+    model = rr.load_model("madry-reps-restricted-imagenet-robust", download=False, progress=False)
+    assert trained_on(model) == "restricted_imagenet"
+    model.metadata = {"recipe": {"dataset": "mnist5k"}}
+    assert trained_on(model) == "mnist5k"
+    model.metadata = {}
+    with pytest.raises(ValueError, match="names no dataset"):
+        trained_on(model)
+
+
+def test_the_pixel_judge_is_nearest_neighbours_in_the_training_pool():
+    quick = rr.get_profile("quick")
+    train_set = rr.load_dataset(quick.dataset, "train")
+    queries = train_set.tensors(range(0, 4000, 400))[0].flip(-1)
+    for profile in (quick, replace(quick, pool=100)):
+        train_x, train_y = sample(train_set, profile.pool)
+        assert len(train_x) == (profile.pool or len(train_set))
+        assert torch.equal(content_judge(profile)(queries), knn_predict(train_x, train_y, queries))
+
+
+CHAPTER_SMOKE_SETTINGS = {  # the smallest settings under which every cell of the chapter still runs
+    "01_brittleness": dict(pairs=4, steps=2, shown=2, radii=[1.0, 5.0]),
+    "02_robust_training": dict(eval_images=8, steps=2, gradient_images=2, eval_eps=[0.0, 3.0]),
+    "03_inversion": dict(images=2, steps=2),
+    "04_feature_visualization": dict(coordinates=2, seeds=3, steps=2, top=2, regularised_steps=2, classes=3,
+                                     class_seeds=1, class_steps=2),
+    "05_feature_manipulation": dict(images=2, coordinates=2, steps=4, snapshot_every=2),
+    "06_interpolation": dict(sources=1, destinations=1, frames=2, steps=2),
+    "07_sensitivity": dict(images=2, steps=2, claim_images=4),
+    "08_style_transfer": dict(size=64, steps=2, style_weights=[1e2, 1e4], rf_images=4, rf_steps=2,
+                              contents=["chelsea"], styles=["brick"]),
+}
+
+
+def _stand_in_folder(root, per_class: int = 4) -> None:
+    """1000 class folders; ``per_class`` random 40 px images in one class of each Restricted ImageNet range and in
+    two classes outside them."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    picked = {lo for lo, _ in rr.data.RESTRICTED_IMAGENET_RANGES.values()} | {0, 999}
+    for split in ("train", "val"):
+        for c in range(1000):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for i in range(per_class if c in picked else 0):
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["restricted_imagenet", "imagenet"])
+def test_chapters_run_on_the_imagenet_profiles_up_to_their_claim_checks(tmp_path, monkeypatch, profile):
+    """Chapters 1-8 executed (papermill, a fresh kernel) with an ImageNet profile on a stand-in folder, stand-in
+    published models and a stand-in judge. Random stand-ins cannot make the paper's claims, so a chapter may fail
+    only in its last cell, the claim check, and only with an AssertionError; every other cell must run."""
+    import nbformat
+    import papermill as pm
+
+    from tools import run_chapters
+
+    _stand_in_folder(tmp_path / "imagenet")
+    monkeypatch.setenv("RRHELPERS_IMAGENET", str(tmp_path / "imagenet"))
+    monkeypatch.setenv("RRHELPERS_CACHE", str(tmp_path / "cache"))  # the kernel inherits both
+    P = rr.get_profile(profile)
+    num_classes = len(rr.load_dataset(P.dataset, "test").classes)
+    for name, classes in ((P.robust, num_classes), (P.standard, num_classes), (P.judge, 1000)):
+        _stand_in(name, classes, monkeypatch)
+        rr.load_model(name, download=False, progress=False)  # converted into the cache, where the kernel finds it
+    for chapter, settings in CHAPTER_SMOKE_SETTINGS.items():
+        source = run_chapters.resolve(chapter)
+        notebook, _ = run_chapters.to_ipynb(source, tmp_path / "inputs")
+        executed = tmp_path / f"{chapter}.ipynb"
+        try:
+            pm.execute_notebook(str(notebook), str(executed), parameters={"profile": profile, **settings},
+                                cwd=str(source.parent), progress_bar=False, request_save_on_cell_execute=True)
+        except pm.PapermillExecutionError as err:
+            code = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+            failed = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.outputs)]
+            assert err.ename == "AssertionError" and failed == [len(code) - 1], \
+                f"{chapter} ({profile}) failed before its claim check: {err.ename}: {err.evalue}"
