@@ -184,8 +184,9 @@ display(widgets.live_view({
 #    coordinate drags others up with it.
 # 2. **Stopping preserves the content.** The same solver without the clipping (eq. 4 from the same image, same
 #    budget) paints the feature over everything. A judge that knows neither network, a 5-nearest-neighbour
-#    classifier on the raw training pixels (the ImageNet profiles: VGG-19), must recognise the source digit in the robust model's additions more
-#    often than in those unconstrained maximisers. (Where the clip never triggers, the two solutions coincide.)
+#    classifier on the raw training pixels (the ImageNet profiles: VGG-19), must recognise the source digit in the
+#    robust model's additions more often than in those unconstrained maximisers. (Where the clip never triggers,
+#    the two solutions coincide.)
 # 3. For the robust additions that stopped, we print how far they moved from the source and how far they are
 #    from the maximiser.
 

@@ -256,6 +256,11 @@ RESTRICTED_IMAGENET_RANGES: dict[str, tuple[int, int]] = {
 }
 """Restricted ImageNet's 9 super-classes as inclusive ranges of ImageNet class indices (Engstrom et al. A.1)."""
 
+RESTRICTED_IMAGENET_LABELS: dict[int, int] = {
+    i: label for label, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()) for i in range(lo, hi + 1)
+}
+"""ImageNet class index -> Restricted ImageNet label, for the classes inside one of the ranges."""
+
 
 def imagenet_root(root: Optional[str | Path] = None) -> Path:
     """The ImageNet folder from ``root`` or ``$RRHELPERS_IMAGENET``; a clear error if it is missing."""
@@ -345,8 +350,7 @@ def restricted_imagenet(split: str = "train", root: Optional[str | Path] = None,
             f"{folder} has {len(ds.classes)} class folders; Restricted ImageNet is defined by ImageNet class indices, "
             "so the folder needs all 1000 wnid folders (sorted order = class index)."
         )
-    ds.relabel({i: k for k, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()) for i in range(lo, hi + 1)},
-               list(RESTRICTED_IMAGENET_RANGES))
+    ds.relabel(RESTRICTED_IMAGENET_LABELS, list(RESTRICTED_IMAGENET_RANGES))
     return ds
 
 

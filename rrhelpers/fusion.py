@@ -47,8 +47,8 @@ class folded_batchnorm:
             if type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d:
                 continue  # already folded (nested use) or not a plain pair
             fused = fuse_conv_bn_eval(conv, bn)
-            cpu = fused.weight.device.type == "cpu"
-            if self.channels_last if self.channels_last is not None else cpu:
+            channels_last = fused.weight.device.type == "cpu" if self.channels_last is None else self.channels_last
+            if channels_last:
                 fused.weight.data = fused.weight.data.contiguous(memory_format=torch.channels_last)
             self.swapped.append((owner, conv_name, conv, bn_name, bn))
             setattr(owner, conv_name, fused)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from .data import RESTRICTED_IMAGENET_RANGES, load_dataset, sample
+from .data import RESTRICTED_IMAGENET_LABELS, load_dataset, sample
 from .evaluation import knn_predict
 from .profiles import Profile
 from .zoo import load_model
@@ -26,8 +26,7 @@ def label_map(dataset: str, judge_classes: int, dataset_classes: int) -> torch.T
         return torch.arange(judge_classes)
     if dataset == "restricted_imagenet" and judge_classes == 1000:
         mapping = torch.full((1000,), -1, dtype=torch.long)
-        for label, (lo, hi) in enumerate(RESTRICTED_IMAGENET_RANGES.values()):
-            mapping[lo : hi + 1] = label
+        mapping[list(RESTRICTED_IMAGENET_LABELS)] = torch.tensor(list(RESTRICTED_IMAGENET_LABELS.values()))
         return mapping
     raise ValueError(f"a judge with {judge_classes} classes cannot label {dataset} ({dataset_classes} classes); "
                      "use a judge trained on the same classes, or an ImageNet classifier for Restricted ImageNet")
@@ -36,9 +35,8 @@ def label_map(dataset: str, judge_classes: int, dataset_classes: int) -> torch.T
 def content_judge(profile: Profile) -> Judge:
     """The profile's judge: ``'knn'`` (5 nearest neighbours among at most ``profile.pool`` training images, on raw
     pixels) or the name of a classifier that is neither ``profile.robust`` nor ``profile.standard``."""
-    train_set = load_dataset(profile.dataset, "train") if profile.judge == "knn" else None
-    if train_set is not None:
-        train_x, train_y = sample(train_set, profile.pool)
+    if profile.judge == "knn":
+        train_x, train_y = sample(load_dataset(profile.dataset, "train"), profile.pool)
         return lambda images: knn_predict(train_x, train_y, images.cpu())
     model = load_model(profile.judge, device=profile.device)
     to_labels = label_map(profile.dataset, model.head.out_features, len(load_dataset(profile.dataset, "test").classes))
