@@ -129,33 +129,42 @@ def on_folded_model(model: rr.RobustModel, attack: Callable) -> Callable:
     return run
 
 
+def interleaved_medians(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Median seconds per name; each run times itself, and the runs alternate in ``repeats`` rounds so that drifts
+    of the machine hit every library alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(run())
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def time_attacks(model: rr.RobustModel, x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace,
                  device: torch.device) -> list[dict[str, Any]]:
-    runs = attackers(model, args, device)
-    times: dict[str, list[float]] = {name: [] for name in runs}
     losses: dict[str, float] = {}
-    for name, attack in runs.items():  # warm-up (allocations, kernel selection)
-        attack(x[:8], y[:8])
-    for _ in range(args.repeats):  # interleaved, so drifts of the machine hit every library alike
-        for name, attack in runs.items():
+
+    def timed(name: str, attack: Callable) -> Callable[[], float]:
+        def run() -> float:
             synchronise(device)
             started = time.perf_counter()
             adv = attack(x, y)
             synchronise(device)
-            times[name].append(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
             with torch.no_grad(), rr.eval_mode(model):
                 losses[name] = F.cross_entropy(model(adv), y).item()
             distance = (adv - x).flatten(1).norm(dim=1).max().item()
             if distance > args.eps * 1.001:
                 raise RuntimeError(f"{name} left the eps ball: {distance:.4f} > {args.eps}")
-    rows = []
-    ours = statistics.median(times["rrhelpers"])
-    for name, ts in times.items():
-        seconds = statistics.median(ts)
-        rows.append({"benchmark": f"L2 PGD-{args.steps}, batch {len(x)}", "library": name,
-                     "seconds": seconds, "image_steps_per_s": len(x) * args.steps / seconds,
-                     "rrhelpers_speedup": seconds / ours, "final_loss": losses[name]})
-    return rows
+            return seconds
+        return run
+
+    runs = attackers(model, args, device)
+    for attack in runs.values():  # warm-up (allocations, kernel selection)
+        attack(x[:8], y[:8])
+    medians = interleaved_medians({name: timed(name, attack) for name, attack in runs.items()}, args.repeats)
+    return [{"benchmark": f"L2 PGD-{args.steps}, batch {len(x)}", "library": name, "seconds": seconds,
+             "image_steps_per_s": len(x) * args.steps / seconds, "rrhelpers_speedup": seconds / medians["rrhelpers"],
+             "final_loss": losses[name]} for name, seconds in medians.items()]
 
 
 def train_epoch_ours(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.Namespace) -> float:
@@ -209,18 +218,10 @@ def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.N
         loops["MadryLab robustness"] = lambda: train_epoch_madry(copy.deepcopy(model), data, args, device)
     except ImportError as err:
         print(f"robustness not available for training ({err})", file=sys.stderr)
-    times: dict[str, list[float]] = {name: [] for name in loops}
-    for _ in range(args.repeats):
-        for name, loop in loops.items():
-            times[name].append(loop())
-    ours = statistics.median(times["rrhelpers"])
-    rows = []
-    for name, ts in times.items():
-        seconds = statistics.median(ts)
-        rows.append({"benchmark": f"adversarial training, PGD-{args.steps}, {len(data)} images, batch {args.batch}",
-                     "library": name, "seconds": seconds, "images_per_s": len(data) / seconds,
-                     "rrhelpers_speedup": seconds / ours})
-    return rows
+    medians = interleaved_medians(loops, args.repeats)
+    return [{"benchmark": f"adversarial training, PGD-{args.steps}, {len(data)} images, batch {args.batch}",
+             "library": name, "seconds": seconds, "images_per_s": len(data) / seconds,
+             "rrhelpers_speedup": seconds / medians["rrhelpers"]} for name, seconds in medians.items()]
 
 
 def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
