@@ -25,3 +25,4 @@ bench-peers:
 
 bench: bench-peers
 	$(PY) benchmarks/speed.py --peers .bench-peers --json benchmarks/results/speed-$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')").json
+	$(PY) benchmarks/layouts.py --json benchmarks/results/layouts-cpu.json

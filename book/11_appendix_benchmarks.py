@@ -18,24 +18,28 @@
 # machine, with the same model, batch, radius, step size and number of steps:
 #
 # - L2 PGD with `rrhelpers.pgd_attack`, torchattacks' `PGDL2` and MadryLab robustness' `Attacker`, none with a
-#   random start, so the three must also reach the same loss (the *final loss* column);
+#   random start, so the three must also reach the same loss (the *final loss* column). torchattacks returns the
+#   last iterate; MadryLab (`use_best=True`) and rrhelpers by default return the best one, which costs one more
+#   forward pass, so rrhelpers also runs with `use_best=False`, and each peer is compared with the rrhelpers row
+#   that returns the same iterate (the *returns* column);
 # - one epoch of adversarial training with `rrhelpers.train` and with MadryLab robustness' training loop
 #   (torchattacks has none);
 # - the throughput of the `cifar10-l2-fast` training preset and the time a whole run would take at that rate;
 # - on a GPU, the fraction of the bf16 dense peak that a ResNet-50 PGD step at 224 px reaches.
 #
 # This page shows every result file in `benchmarks/results/`, as measured: the machine, date and settings are
-# part of each file. Speed-ups are the peer's time divided by rrhelpers' time.
+# part of each file. Speed-ups are the peer's time divided by rrhelpers' time for the same work.
 #
 # Where rrhelpers is faster, it is because of what it runs, not of its loop: for the length of each attack or solver
 # call it folds every BatchNorm into the convolution before it (the model is frozen, so each BatchNorm is a fixed
-# affine map per channel) and, on a CPU, stores those weights channels-last (`rrhelpers.fusion`). The rows marked
-# *folded model* hand the peers that same folded model: their loops then run as fast as rrhelpers' (which also
-# evaluates the last iterate, to return the best one), so a user of either library can have the gain by hand.
+# affine map per channel) and, on a CPU, runs those convolutions channels-last, except where their output is at most
+# 4 px wide, where oneDNN's default (blocked) layout is faster (`rrhelpers.fusion`; the last section below shows the
+# measurement). The rows marked *folded model* hand the peers the folded model in the default layout (torchattacks
+# cannot take channels-last gradients): they show how much of the gain is the folding, and how much the layout.
 
 # %% tags=["parameters"]
 profile = "quick"  # unused here: the page shows stored measurements
-results = "../benchmarks/results"  # folder of JSON files written by benchmarks/speed.py
+results = "../benchmarks/results"  # folder of JSON files written by benchmarks/speed.py and layouts.py
 
 # %%
 import json
@@ -45,8 +49,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-files = sorted(Path(results).glob("*.json"))
-print(f"{len(files)} result file(s) in {Path(results).resolve()}")
+files = sorted(Path(results).glob("speed-*.json"))
+print(f"{len(files)} speed result file(s) in {Path(results).resolve()}")
 measured = {f.stem: json.loads(f.read_text()) for f in files}
 
 # %%
@@ -55,7 +59,7 @@ for name, run in measured.items():
     print(f"{name}: {run['date']}, {machine['device']} ({machine['threads']} threads), torch {machine['torch']}, "
           f"{run['settings']['arch']}, batch {run['settings']['batch']}, {run['settings']['steps']} PGD steps, "
           f"eps {run['settings']['eps']}")
-    tables = [("attack", ["library", "seconds", "image_steps_per_s", "rrhelpers_speedup", "final_loss"]),
+    tables = [("attack", ["library", "returns", "seconds", "image_steps_per_s", "rrhelpers_speedup", "final_loss"]),
               ("training", ["library", "seconds", "images_per_s", "rrhelpers_speedup"])]
     for key, columns in tables:
         if key in run:
@@ -79,3 +83,22 @@ if measured:
         ax.set(xlabel="image-steps per second", title=f"{name}: {run['machine']['device']}")
     fig.tight_layout()
     plt.show()
+
+# %% [markdown]
+# ## Which layout a folded convolution runs in
+#
+# `benchmarks/layouts.py` times one 3x3 convolution (forward, and the gradient with respect to its input, which is
+# what an attack needs) in oneDNN's default layout and channels-last, at the shapes of a ResNet's stages, and then a
+# PGD step of whole folded models with every convolution channels-last against the rule rrhelpers uses (the default
+# layout where the output is at most 4 px wide). A speed-up above 1 means the default layout (or the rule) is
+# faster. ImageNet's ResNet-50 at 224 px has no convolution output that small, so both of its columns run the same
+# code: its ratio shows how far apart two timings of the same work fall on this machine. On another CPU the
+# crossover may lie elsewhere: this is the script to run before changing `rrhelpers.fusion.BLOCKED_AT_MOST_PX`.
+
+# %%
+for f in sorted(Path(results).glob("layouts-*.json")):
+    run = json.loads(f.read_text())
+    machine = run["machine"]
+    print(f"{f.stem}: {run['date']}, {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}")
+    display(pd.DataFrame(run["convolutions"]).round(3))
+    display(pd.DataFrame(run["models"]).round(3))

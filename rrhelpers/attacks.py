@@ -26,11 +26,13 @@ def pgd_attack(
     norm: str = "l2",
     random_start: bool = True,
     targeted: bool = False,
+    use_best: bool = True,
     progress: bool = False,
     generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
     """PGD adversarial examples within ``eps`` of ``x`` (untargeted: raise the loss of ``labels``; targeted: lower
-    the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example."""
+    the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example, or
+    with ``use_best=False`` the last one (as torchattacks does), which saves the forward pass that evaluates it."""
     step_size = default_step_size(eps, steps) if step_size is None else step_size
     with frozen(model, fold_batchnorm=True):
         result = optimize(
@@ -41,6 +43,8 @@ def pgd_attack(
             step_size,
             maximize=not targeted,
             random_start=random_start,
+            track_best=use_best,
+            evaluate_last=use_best,
             progress=progress,
             desc=f"PGD-{steps} {norm} eps={eps:g}",
             generator=generator,

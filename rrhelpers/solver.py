@@ -135,11 +135,12 @@ def make_constraint(norm: str, eps: float) -> Constraint:
 
 @dataclass
 class SolverResult:
-    """``x``: the returned iterate per example (best, or last if best tracking was off); ``value``: its objective;
-    ``start_value``: the objective at the first iterate; ``history``: mean objective per step (for curves)."""
+    """``x``: the returned iterate per example (best, or last if best tracking was off); ``value``: its objective
+    (None if the last iterate was not evaluated); ``start_value``: the objective at the first iterate; ``history``:
+    mean objective per evaluated iterate (for curves)."""
 
     x: torch.Tensor
-    value: torch.Tensor
+    value: Optional[torch.Tensor]
     start_value: torch.Tensor
     history: list[float]
 
@@ -153,6 +154,7 @@ def optimize(
     maximize: bool = True,
     random_start: bool = False,
     track_best: bool = True,
+    evaluate_last: bool = True,
     callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
     callback_every: int = 1,
     progress: bool = False,
@@ -164,12 +166,16 @@ def optimize(
     The first iterate is ``x0`` (or a uniform random point of the ball around it when ``random_start``), clamped to
     [0, 1]; every later iterate is projected into the ball around ``x0`` and clamped. With ``track_best`` the
     returned ``x`` is, per example, the iterate with the best objective among all ``steps + 1`` evaluated ones
-    (never worse than the first iterate); otherwise the last iterate. ``callback(step, x, value)`` is called on
-    iterates 0, k, 2k, ... and on the last one, with ``k = callback_every``.
+    (never worse than the first iterate); otherwise the last iterate. ``evaluate_last=False`` (only without
+    ``track_best``) returns the last iterate without evaluating the objective there, one forward pass fewer, as
+    attacks that return their last iterate do; ``value`` is then None. ``callback(step, x, value)`` is called on
+    evaluated iterates 0, k, 2k, ... and on the last evaluated one, with ``k = callback_every``.
     """
     check_images(x0, name="x0")
     if steps < 0 or not step_size >= 0:
         raise ValueError(f"steps must be >= 0 and step_size >= 0; got steps={steps}, step_size={step_size}")
+    if track_best and not evaluate_last:
+        raise ValueError("track_best needs the last iterate evaluated; pass evaluate_last=True or track_best=False")
     x0 = x0.detach()
     layout = memory_format_of(x0)  # a model may hand back gradients in another layout (e.g. folded, channels-last)
     sign = 1.0 if maximize else -1.0
@@ -179,7 +185,8 @@ def optimize(
     start_value = None
     history: list[torch.Tensor] = []
     bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
-    for step in range(steps + 1):
+    last = steps if evaluate_last or steps == 0 else steps - 1  # the last iterate whose objective is computed
+    for step in range(last + 1):
         x.requires_grad_(True)
         with torch.enable_grad():
             value = objective(x)
@@ -200,7 +207,7 @@ def optimize(
             best_score = torch.where(better, score, best_score)
             best_x = torch.where(better.view(-1, *([1] * (x.dim() - 1))), x, best_x)
         history.append(value.mean())
-        if callback is not None and (step % callback_every == 0 or step == steps):
+        if callback is not None and (step % callback_every == 0 or step == last):
             callback(step, x, value)
         if grad is None:
             break
@@ -212,5 +219,5 @@ def optimize(
     bar.close()
     curve = torch.stack(history).tolist()
     if not track_best:
-        return SolverResult(x, value, start_value, curve)
+        return SolverResult(x, value if last == steps else None, start_value, curve)
     return SolverResult(best_x, sign * best_score, start_value, curve)

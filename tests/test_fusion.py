@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers.fusion import conv_bn_pairs, folded_batchnorm
+from rrhelpers.fusion import BLOCKED_AT_MOST_PX, ChannelsLastConv2d, conv_bn_pairs, folded_batchnorm
 from rrhelpers.models import frozen
 from rrhelpers.representations import input_gradient
 
@@ -95,3 +95,15 @@ def test_models_that_declare_no_pairs_run_unchanged():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
     with folded_batchnorm(net):
         assert isinstance(net[1], nn.BatchNorm2d)
+
+
+def test_folded_convolutions_run_channels_last_except_on_small_outputs():
+    conv = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+    relaid = ChannelsLastConv2d(conv)
+    wide, small = torch.rand(2, 8, 4 * BLOCKED_AT_MOST_PX, 4 * BLOCKED_AT_MOST_PX), torch.rand(2, 8, 8, 8)
+    assert relaid(wide).is_contiguous(memory_format=torch.channels_last)
+    assert relaid(small).shape[-1] <= BLOCKED_AT_MOST_PX and relaid(small).is_contiguous()
+    for x in (wide, small, small.contiguous(memory_format=torch.channels_last)):
+        torch.testing.assert_close(relaid(x), conv(x))
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        ChannelsLastConv2d(nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"))

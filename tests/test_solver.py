@@ -186,3 +186,34 @@ def test_solver_rejects_bad_arguments():
     with pytest.raises(ValueError, match="random start"):
         optimize(lambda x: x.flatten(1).sum(1), x0, Unconstrained(), 1, 0.1, random_start=True)
     assert math.isinf(Unconstrained().eps)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 5])
+def test_last_iterate_without_evaluating_it(steps):
+    """evaluate_last=False: the same last iterate, one objective evaluation fewer, and no value to report."""
+    x0 = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    calls = []
+    objective = _nonlinear_objective(3)
+
+    def counted(x):
+        calls.append(1)
+        return objective(x)
+
+    evaluated = optimize(counted, x0, L2Ball(0.5), steps, 0.2, track_best=False)
+    n_evaluated = len(calls)
+    skipped = optimize(counted, x0, L2Ball(0.5), steps, 0.2, track_best=False, evaluate_last=False)
+    assert torch.equal(skipped.x, evaluated.x)
+    assert len(calls) - n_evaluated == n_evaluated - (1 if steps else 0)
+    assert (skipped.value is None) == (steps > 0)
+    with pytest.raises(ValueError, match="evaluate_last=True or track_best=False"):
+        optimize(counted, x0, L2Ball(0.5), steps, 0.2, evaluate_last=False)
+
+
+def test_attack_returns_the_last_iterate_on_request():
+    model = tiny_model()
+    x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
+    last = rr.pgd_attack(model, x, y, eps=0.5, steps=4, random_start=False, use_best=False)
+    with rr.models.frozen(model):
+        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, rr.attacks.default_step_size(0.5, 4),
+                            track_best=False).x
+    torch.testing.assert_close(last, expected, rtol=1e-4, atol=1e-5)
