@@ -58,7 +58,7 @@ def convolution_rows(batch: int, repeats: int) -> list[dict[str, Any]]:
             runs[f"input gradient {layout}"] = lambda x=x, w=w, g=grad_out: torch.ops.aten.convolution_backward(
                 g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])
         t = medians(runs, repeats)
-        rows.append({"channels": channels, "width": width, "batch": batch, **{k: v * 1e3 for k, v in t.items()},
+        rows.append({"channels": channels, "width": width, "batch": batch, **{f"{k} ms": v * 1e3 for k, v in t.items()},
                      "forward default speed-up": t["forward channels-last"] / t["forward default"],
                      "input gradient default speed-up": t["input gradient channels-last"] / t["input gradient default"]})
     return rows
