@@ -18,7 +18,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 BLOCKED_AT_MOST_PX = 4
 """On a CPU, a folded convolution whose output is at most this many pixels wide runs in the default layout instead
@@ -40,6 +40,7 @@ class folded_batchnorm:
 
     The module must be in eval mode (the fold uses the running statistics). Parameters are not mutated, so nothing
     that happens inside can change the model; hooks on the replaced convolutions and BatchNorms do not fire inside.
+    ``channels_last`` (default: on a CPU) and ``blocked_at_most_px`` choose the layout (see ``FoldedConv2d``).
     """
 
     def __init__(self, module: nn.Module, channels_last: bool | None = None,
@@ -52,16 +53,15 @@ class folded_batchnorm:
     def __enter__(self) -> nn.Module:
         if self.module.training:
             raise RuntimeError("folding BatchNorm needs the model in eval mode (call model.eval() or use frozen())")
+        channels_last = self.channels_last
         for owner, conv_name, bn_name in list(conv_bn_pairs(self.module)):
             conv, bn = getattr(owner, conv_name), getattr(owner, bn_name)
-            if type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d:
+            if type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d or conv.padding_mode != "zeros":
                 continue  # already folded (nested use) or not a plain pair
-            fused: nn.Module = fuse_conv_bn_eval(conv, bn)
-            channels_last = conv.weight.device.type == "cpu" if self.channels_last is None else self.channels_last
-            if channels_last and conv.padding_mode == "zeros":
-                fused = ChannelsLastConv2d(fused, self.blocked_at_most_px)
+            if channels_last is None:
+                channels_last = conv.weight.device.type == "cpu"
             self.swapped.append((owner, conv_name, conv, bn_name, bn))
-            setattr(owner, conv_name, fused)
+            setattr(owner, conv_name, FoldedConv2d(conv, bn, channels_last, self.blocked_at_most_px))
             setattr(owner, bn_name, nn.Identity())
         return self.module
 
@@ -72,20 +72,28 @@ class folded_batchnorm:
         self.swapped.clear()
 
 
-class ChannelsLastConv2d(nn.Module):
-    """A (folded) convolution run channels-last, or in the default layout when its output is at most
-    ``blocked_at_most_px`` wide; the result's layout follows the layout it ran in."""
+class FoldedConv2d(nn.Module):
+    """A convolution with a BatchNorm folded into its weight and bias. With ``channels_last`` it runs channels-last,
+    except where its output is at most ``blocked_at_most_px`` wide, where it runs in the default layout; without, it
+    runs in its input's layout, as the convolution it replaces would."""
 
-    def __init__(self, conv: nn.Conv2d, blocked_at_most_px: int = BLOCKED_AT_MOST_PX):
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d, channels_last: bool = False,
+                 blocked_at_most_px: int = BLOCKED_AT_MOST_PX):
         super().__init__()
         if conv.padding_mode != "zeros":
-            raise ValueError(f"only zero-padded convolutions can be re-laid out, got padding_mode={conv.padding_mode!r}")
-        self.conv = conv
+            raise ValueError(f"only zero-padded convolutions can be folded, got padding_mode={conv.padding_mode!r}")
+        self.weight, self.bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                                      bn.weight, bn.bias)
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.blocked_at_most_px = blocked_at_most_px
-        self.weight_channels_last = conv.weight.detach().contiguous(memory_format=torch.channels_last)
+        self.weight_channels_last = (self.weight.detach().contiguous(memory_format=torch.channels_last)
+                                     if channels_last else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.conv
-        if -(-x.shape[-1] // c.stride[-1]) <= self.blocked_at_most_px:
-            return c(x.contiguous())
-        return F.conv2d(x, self.weight_channels_last, c.bias, c.stride, c.padding, c.dilation, c.groups)
+        weight = self.weight
+        if self.weight_channels_last is not None:
+            if -(-x.shape[-1] // self.stride[-1]) <= self.blocked_at_most_px:
+                x = x.contiguous()
+            else:
+                weight = self.weight_channels_last
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers.fusion import BLOCKED_AT_MOST_PX, ChannelsLastConv2d, conv_bn_pairs, folded_batchnorm
+from rrhelpers.fusion import BLOCKED_AT_MOST_PX, FoldedConv2d, conv_bn_pairs, folded_batchnorm
 from rrhelpers.models import frozen
 from rrhelpers.representations import input_gradient
 
@@ -98,12 +98,16 @@ def test_models_that_declare_no_pairs_run_unchanged():
 
 
 def test_folded_convolutions_run_channels_last_except_on_small_outputs():
-    conv = nn.Conv2d(8, 8, 3, stride=2, padding=1)
-    relaid = ChannelsLastConv2d(conv)
+    conv, bn = nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8)
+    bn.running_mean.normal_(0, 0.5), bn.running_var.uniform_(0.3, 3.0), bn.weight.data.uniform_(0.5, 1.5)
+    bn.eval()
+    relaid, plain = FoldedConv2d(conv, bn, channels_last=True), FoldedConv2d(conv, bn)
     wide, small = torch.rand(2, 8, 4 * BLOCKED_AT_MOST_PX, 4 * BLOCKED_AT_MOST_PX), torch.rand(2, 8, 8, 8)
     assert relaid(wide).is_contiguous(memory_format=torch.channels_last)
     assert relaid(small).shape[-1] <= BLOCKED_AT_MOST_PX and relaid(small).is_contiguous()
+    assert plain(wide).is_contiguous()  # without channels_last, the input's layout
     for x in (wide, small, small.contiguous(memory_format=torch.channels_last)):
-        torch.testing.assert_close(relaid(x), conv(x))
+        torch.testing.assert_close(relaid(x), bn(conv(x)), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(plain(x), bn(conv(x)), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="padding_mode='reflect'"):
-        ChannelsLastConv2d(nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"))
+        FoldedConv2d(nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"), bn)
