@@ -22,9 +22,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 BLOCKED_AT_MOST_PX = 4
 """On a CPU, a folded convolution whose output is at most this many pixels wide runs in the default layout instead
-of channels-last: on a 2-core AVX-512 Xeon, the 512-channel 4 px convolutions of a CIFAR ResNet-18 ran 1.4x (forward)
-and 1.7x (input gradient) faster so, which made a PGD step 8% faster; at 8 px and wider the layouts were even or
-channels-last won. ``benchmarks/layouts.py`` measures it on any machine."""
+of channels-last: on a 2-core AVX-512 Xeon, the 512-channel 4 px convolutions of a CIFAR ResNet-18 ran 1.3-1.7x
+faster so (forward and input gradient), which made its PGD step 1-15% faster (median of ten runs about 9%); at 8 px
+and wider the layouts were about even or channels-last won. ``benchmarks/layouts.py`` measures it on any machine."""
 
 
 def conv_bn_pairs(root: nn.Module) -> Iterator[tuple[nn.Module, str, str]]:
