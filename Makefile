@@ -9,6 +9,7 @@ setup:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -c "import rrhelpers, torchvision.ops; print('rrhelpers', rrhelpers.__version__, 'installed')"
 	bash tools/setup_system.sh
 	$(PY) -m tools.vendor_js

@@ -154,6 +154,7 @@ for name, m in models.items():
           f"frames from their target points {residual[1:-1].mean():.3f} of the path; seed-following "
           f"{following[name].mean():.3f} (per pair {[round(v, 2) for v in following[name].tolist()]}); pixel "
           f"distance from the cross-fade {from_blend:.2f} (not a measure of ghosting, printed only)")
-assert monotone["robust"] >= 0.9, "robust interpolation frames should move monotonically along the path"
+rr.check_claim("robust_monotone", monotone["robust"], at_least=0.9,
+               why="robust interpolation frames should move monotonically along the path")
 assert following["robust"].mean() < following["standard"].mean(), \
     "robust frames should depend less on the cross-fade that seeds them than standard frames do"

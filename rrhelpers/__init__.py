@@ -1,9 +1,10 @@
 """rrhelpers: the helper package of the robust-reps book (robust models, one solver, objectives, training, data)."""
 
 from .attacks import pgd_attack
+from .claims import check_claim
 from .checkpoints import CheckpointError, load_model_file, save_model
 from .data import DatasetNotFoundError, ImageDataset, load_dataset
-from .evaluation import accuracy, evaluate
+from .evaluation import accuracy, apgd_robust, evaluate
 from .foreign import wrap_classifier
 from .inverter import FeedforwardInverter
 from .inverter_training import InverterConfig, load_inverter, train_inverter
@@ -14,6 +15,7 @@ from .objectives import (
     CoordinateSum,
     CrossEntropy,
     Logit,
+    Margin,
     Objective,
     PixelDistance,
     RepresentationDistance,
@@ -42,6 +44,7 @@ __all__ = [
     "L2Ball",
     "LinfBall",
     "Logit",
+    "Margin",
     "Objective",
     "PixelDistance",
     "PUBLISHED",
@@ -53,6 +56,8 @@ __all__ = [
     "TrainResult",
     "Unconstrained",
     "accuracy",
+    "apgd_robust",
+    "check_claim",
     "check_images",
     "eval_mode",
     "evaluate",

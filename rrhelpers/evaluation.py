@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .attacks import pgd_attack
+from .attacks import default_step_size
 from .data import iterate_batches
-from .models import RobustModel, eval_mode
+from .models import RobustModel, eval_mode, frozen
+from .objectives import CrossEntropy, Margin
+from .solver import make_constraint, optimize
+
+APGD_LOSSES = ("ce", "dlr")
+
+
+EVALUATION_LOSSES = ("margin", "ce")
 
 
 def accuracy(
@@ -18,15 +25,30 @@ def accuracy(
     dataset: Dataset,
     eps: float = 0.0,
     norm: str = "l2",
-    steps: int = 20,
+    steps: int = 50,
     step_size: Optional[float] = None,
     batch_size: int = 256,
     limit: Optional[int] = None,
     progress: bool = False,
     seed: int = 0,
+    *,
+    loss: str = "margin",
+    step_schedule: str = "cosine",
 ) -> float:
-    """Fraction of the first ``limit`` examples (all if None) classified correctly after a PGD-``steps`` attack at
-    ``eps`` (no attack when eps is 0)."""
+    """Fraction of the first ``limit`` examples (all if None) classified correctly after a PGD attack at ``eps`` (no
+    attack when eps is 0).
+
+    The default attack maximises the logit margin (which, unlike cross-entropy, does not saturate on confident
+    examples) for 50 steps from a random start, the step decaying on a cosine from 0.5 * eps: on the quick robust
+    model it is within 2-3 points of APGD-CE + APGD-DLR (:func:`apgd_robust`), where PGD-20 on the cross-entropy
+    was 5-7 points optimistic. ``loss='ce', steps=20, step_schedule='constant'`` is the classic PGD-20 (step
+    2.5 * eps / steps).
+    """
+    if loss not in EVALUATION_LOSSES:
+        raise ValueError(f"loss must be one of {EVALUATION_LOSSES}; got {loss!r}")
+    if step_size is None:
+        step_size = default_step_size(eps, steps) if step_schedule == "constant" else 0.5 * eps
+    objective = Margin if loss == "margin" else CrossEntropy
     device = model.device
     generator = torch.Generator(device=device).manual_seed(seed)
     correct = seen = 0
@@ -36,7 +58,10 @@ def accuracy(
         for x, y in iterate_batches(dataset, batch_size):
             x, y = x[: total - seen].to(device), y[: total - seen].to(device)
             if eps > 0:
-                x = pgd_attack(model, x, y, eps, steps, step_size, norm, generator=generator)
+                with frozen(model, fold_batchnorm=True):
+                    x = optimize(objective(model, y), x, make_constraint(norm, eps), steps, step_size,
+                                 step_schedule=step_schedule, random_start=True, generator=generator,
+                                 desc=f"PGD-{steps} {loss} eps={eps:g}").x
             with torch.no_grad():
                 correct += int((model(x).argmax(1) == y).sum())
             seen += len(y)
@@ -52,14 +77,72 @@ def evaluate(
     dataset: Dataset,
     eps_values: Iterable[float],
     norm: str = "l2",
-    steps: int = 20,
+    steps: int = 50,
     limit: Optional[int] = None,
     progress: bool = False,
+    **attack: Any,
 ) -> dict[float, float]:
-    """Accuracy at each eps in ``eps_values`` (0 = clean), PGD-``steps`` with step 2.5 * eps / steps."""
+    """Accuracy at each eps in ``eps_values`` (0 = clean) under :func:`accuracy`'s attack (keyword arguments such as
+    ``loss`` and ``step_schedule`` go to it)."""
     return {
-        float(eps): accuracy(model, dataset, eps, norm, steps, limit=limit, progress=progress) for eps in eps_values
+        float(eps): accuracy(model, dataset, eps, norm, steps, limit=limit, progress=progress, **attack)
+        for eps in eps_values
     }
+
+
+@torch.no_grad()
+def apgd_robust(
+    model: RobustModel,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 100,
+    losses: Iterable[str] = APGD_LOSSES,
+    norm: str = "l2",
+    batch_size: int = 250,
+    seed: int = 0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Per example, whether the model still classifies it correctly under APGD (Croce & Hein 2020) with every loss
+    in ``losses``, as AutoAttack runs APGD-CE and APGD-DLR: the worst case over them.
+
+    The attack is torchattacks' implementation, not this package's solver, so it checks :func:`accuracy` against an
+    optimistic attack (an attack that a package writes itself can share that package's blind spots). torchattacks
+    reseeds the global generator, so it runs inside a forked one.
+    """
+    try:
+        import torchattacks
+    except ImportError as error:  # pragma: no cover - torchattacks is a book and test dependency
+        raise ImportError("apgd_robust needs torchattacks: pip install --no-deps torchattacks==3.5.1 "
+                          "(make setup installs it)") from error
+    losses = tuple(losses)
+    if not losses or set(losses) - set(APGD_LOSSES):
+        raise ValueError(f"losses must be a non-empty subset of {APGD_LOSSES}; got {losses}")
+    if norm.lower() not in ("l2", "linf"):
+        raise ValueError(f"norm must be 'l2' or 'linf'; got {norm!r}")
+    if not eps > 0:
+        raise ValueError(f"eps must be positive; got {eps}")
+    device = model.device
+    robust = torch.zeros(len(x), dtype=torch.bool)
+    bar = tqdm(total=len(x) * len(losses), desc=f"APGD {'+'.join(losses)} eps={eps:g}", disable=not progress,
+               leave=False)
+    with frozen(model, fold_batchnorm=True), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = labels[start : start + batch_size].to(device)
+            alive = model(xb).argmax(1) == yb
+            for loss in losses:
+                attack = torchattacks.APGD(model, norm="L2" if norm.lower() == "l2" else "Linf", eps=eps,
+                                           steps=steps, loss=loss, seed=seed)
+                if alive.any():
+                    with torch.enable_grad():
+                        adv = attack(xb[alive], yb[alive])
+                    alive[alive.clone()] = model(adv).argmax(1) == yb[alive]
+                bar.update(len(xb))
+            robust[start : start + len(xb)] = alive.cpu()
+    bar.close()
+    return robust
 
 
 def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:

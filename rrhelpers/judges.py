@@ -32,12 +32,26 @@ def label_map(dataset: str, judge_classes: int, dataset_classes: int) -> torch.T
                      "use a judge trained on the same classes, or an ImageNet classifier for Restricted ImageNet")
 
 
-def content_judge(profile: Profile) -> Judge:
-    """The profile's judge: ``'knn'`` (5 nearest neighbours among at most ``profile.pool`` training images, on raw
-    pixels) or the name of a classifier that is neither ``profile.robust`` nor ``profile.standard``."""
-    if profile.judge == "knn":
+def content_judge(profile: Profile, name: str | None = None) -> Judge:
+    """The profile's judge (or its judge ``name``): ``'knn'`` (5 nearest neighbours among at most ``profile.pool``
+    training images, on raw pixels) or the name of a classifier that is neither ``profile.robust`` nor
+    ``profile.standard``."""
+    name = profile.judge if name is None else name
+    if name not in profile.judges:
+        raise ValueError(f"{name!r} is not one of profile {profile.name!r}'s judges {profile.judges}")
+    if name == "knn":
         train_x, train_y = sample(load_dataset(profile.dataset, "train"), profile.pool)
         return lambda images: knn_predict(train_x, train_y, images.cpu())
-    model = load_model(profile.judge, device=profile.device)
+    model = load_model(name, device=profile.device)
     to_labels = label_map(profile.dataset, model.head.out_features, len(load_dataset(profile.dataset, "test").classes))
     return lambda images: to_labels[model.predict(images.to(model.device)).cpu()]
+
+
+def content_judges(profile: Profile) -> dict[str, Judge]:
+    """Every judge of the profile by name, the asserted one (``profile.judge``) first."""
+    return {name: content_judge(profile, name) for name in profile.judges}
+
+
+def recognised(judges: dict[str, Judge], images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """For each judge, the fraction of ``images`` it labels as ``labels``."""
+    return {name: (judge(images) == labels.cpu()).float().mean().item() for name, judge in judges.items()}

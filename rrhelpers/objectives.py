@@ -77,6 +77,22 @@ class CrossEntropy(Objective):
         return F.cross_entropy(logits, _as_index(self.labels, len(x), x.device), reduction="none")
 
 
+class Margin(Objective):
+    """The largest other logit minus the logit of ``labels`` (Carlini & Wagner's margin): positive once an example
+    is misclassified. Unlike cross-entropy it does not saturate on confidently classified examples, so attacks that
+    maximise it are not misled by a vanishing softmax gradient."""
+
+    def __init__(self, model: RobustModel, labels: Index):
+        self.model, self.labels = model, labels
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        labels = _as_index(self.labels, len(x), x.device)
+        true = logits.gather(1, labels[:, None])[:, 0]
+        others = logits.scatter(1, labels[:, None], float("-inf"))
+        return others.amax(1) - true
+
+
 class Logit(Objective):
     """The logit of class ``classes`` (one int, or one per example)."""
 

@@ -30,18 +30,32 @@ class Profile:
     """Chapters that look over a whole split (top-activating images, misclassified ones, nearest neighbours) use at
     most this many of its images, drawn with a fixed seed (:func:`rrhelpers.data.sample`); None: all of them."""
     judge: str = "knn"
-    """Who says what an image shows in the content checks (:func:`rrhelpers.judges.content_judge`): ``'knn'``
-    (raw-pixel nearest neighbours in the training set) or a classifier that is neither compared model."""
+    """Who says what an image shows in the content checks that the claims assert
+    (:func:`rrhelpers.judges.content_judge`): ``'knn'`` (raw-pixel nearest neighbours in the training set) or a
+    classifier that is neither compared model."""
+    other_judges: tuple[str, ...] = ()
+    """Judges whose verdicts the chapters report beside ``judge``'s, without asserting them."""
 
     def __post_init__(self) -> None:
-        if self.judge in (self.robust, self.standard):
-            raise ValueError(f"profile {self.name!r}: the judge {self.judge!r} is one of the models it compares; a "
-                             "judge must know neither (use 'knn' or a third classifier)")
+        for judge in (self.judge, *self.other_judges):
+            if judge in (self.robust, self.standard):
+                raise ValueError(f"profile {self.name!r}: the judge {judge!r} is one of the models it compares; a "
+                                 "judge must know neither (use 'knn' or a third classifier)")
+
+    @property
+    def judges(self) -> tuple[str, ...]:
+        """Every judge of the content checks, the asserted one first."""
+        return (self.judge, *self.other_judges)
 
     @property
     def device(self) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+
+# The claim thresholds of the full profiles: what the paper's claims imply (most robust inversions and class
+# pictures show their target, far fewer standard ones), not yet measured on the real models and data.
+_UNVERIFIED_INVERSION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3, max_relative_error=0.25)
+_UNVERIFIED_VISUALIZATION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3)
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
@@ -49,16 +63,21 @@ PROFILES: dict[str, Profile] = {
         dataset="mnist5k",
         standard="quick-standard",
         robust="quick-robust",
-        train_eps=1.5,
+        train_eps=2.5,
+        judge="quick-judge-robust",
+        other_judges=("knn",),
         chapters={
             "brittleness": dict(pairs=24, radii=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), steps=100, shown=6,
                                 shown_eps=2.0, seed=0),
-            "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), eval_images=300, steps=20,
-                                    gradient_images=8, max_clean_cost=0.05, uniform_background=True, seed=0),
-            "inversion": dict(images=12, steps=1000, step_size=0.1, noise_std=0.05, seed=0),
+            "robust_training": dict(eval_eps=(0.0, 1.5, 2.5, 3.5), eval_images=300, steps=50,
+                                    gradient_images=8, max_clean_cost=0.05, uniform_background=True, seed=0,
+                                    check_eps=1.5, apgd_steps=100, min_apgd_accuracy=0.80, max_attack_gap=0.05),
+            "inversion": dict(images=30, steps=1000, step_size=1.0, step_schedule="cosine", noise_std=0.05, seed=0,
+                              min_recognised=0.85, min_recognised_gap=0.35, max_relative_error=0.25),
             "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.1, top=4,
-                                          regularised_steps=400, classes=10, class_seeds=3, class_eps=6.0,
-                                          class_steps=100, class_step_size=0.3, seed=0),
+                                          regularised_steps=400, classes=10, class_seeds=3, class_eps=10.0,
+                                          class_steps=200, class_step_size=0.5, class_step_schedule="cosine",
+                                          seed=0, min_recognised=0.85, min_recognised_gap=0.25),
             "feature_manipulation": dict(images=8, coordinates=6, steps=300, step_size=0.1, snapshot_every=25,
                                          seed=0),
             "interpolation": dict(sources=3, destinations=2, frames=8, steps=500, step_size=0.1, seed=0),
@@ -85,11 +104,14 @@ PROFILES: dict[str, Profile] = {
             "brittleness": dict(pairs=100, radii=(0.1, 0.25, 0.5, 1.0, 2.0, 3.0), steps=200, shown=8,
                                 shown_eps=1.0, seed=0),
             "robust_training": dict(eval_eps=(0.0, 0.25, 0.5, 1.0, 2.0), eval_images=10_000, steps=20,
-                                    gradient_images=8, max_clean_cost=0.08, uniform_background=False, seed=0),
-            "inversion": dict(images=10, steps=10_000, step_size=0.15, noise_std=0.05, seed=0),
+                                    gradient_images=8, max_clean_cost=0.08, uniform_background=False, seed=0,
+                                    check_eps=0.5, apgd_steps=100, min_apgd_accuracy=0.65, max_attack_gap=0.03),
+            "inversion": dict(images=10, steps=10_000, step_size=0.15, step_schedule="constant", noise_std=0.05,
+                              seed=0, **_UNVERIFIED_INVERSION_CLAIMS),
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
                                           regularised_steps=1000, classes=10, class_seeds=3, class_eps=10.0,
-                                          class_steps=200, class_step_size=0.25, seed=0),
+                                          class_steps=200, class_step_size=0.25, class_step_schedule="constant",
+                                          seed=0, **_UNVERIFIED_VISUALIZATION_CLAIMS),
             "feature_manipulation": dict(images=8, coordinates=6, steps=400, step_size=0.15, snapshot_every=40,
                                          seed=0),
             "interpolation": dict(sources=3, destinations=3, frames=8, steps=2000, step_size=0.15, seed=0),
@@ -118,11 +140,14 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
         "brittleness": dict(pairs=100, radii=(0.5, 1.0, 2.0, 5.0, 10.0, 20.0), steps=200, shown=8, shown_eps=5.0,
                             seed=0),
         "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 2.0, 3.0), eval_images=1000, steps=20, gradient_images=8,
-                                max_clean_cost=0.25, uniform_background=False, seed=0),
-        "inversion": dict(images=8, steps=10_000, step_size=1.0, noise_std=0.05, seed=0),
+                                max_clean_cost=0.25, uniform_background=False, seed=0, check_eps=3.0, apgd_steps=100,
+                                min_apgd_accuracy=0.30, max_attack_gap=0.03),
+        "inversion": dict(images=8, steps=10_000, step_size=1.0, step_schedule="constant", noise_std=0.05, seed=0,
+                          **_UNVERIFIED_INVERSION_CLAIMS),
         "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=1.0, top=5,
                                       regularised_steps=1000, classes=10, class_seeds=3, class_eps=40.0,
-                                      class_steps=60, class_step_size=1.0, seed=0),
+                                      class_steps=60, class_step_size=1.0, class_step_schedule="constant", seed=0,
+                                      **_UNVERIFIED_VISUALIZATION_CLAIMS),
         "feature_manipulation": dict(images=8, coordinates=6, steps=200, step_size=1.0, snapshot_every=20, seed=0),
         "interpolation": dict(sources=3, destinations=3, frames=8, steps=10_000, step_size=1.0, seed=0),
         "sensitivity": dict(images=8, k=5, eps=40.0, steps=60, step_size=1.0, claim_images=200, seed=0),

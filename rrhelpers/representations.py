@@ -47,10 +47,13 @@ def representations(model: RobustModel, x: torch.Tensor, batch_size: int = 256) 
 
 def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps: int = 1000,
            step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
-    """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained)."""
+    """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained).
+
+    The objective is divided by ||R(target)||_2, which leaves each example's normalised steps unchanged, so that
+    ``value`` and ``history`` read as the relative representation error (the convergence curve)."""
     goal = representations(model, targets)
-    return solve(model, RepresentationDistance(model, goal), seeds, eps, steps, step_size, False, "inversion",
-                 **kwargs)
+    return solve(model, RepresentationDistance(model, goal, relative=True), seeds, eps, steps, step_size, False,
+                 "inversion", **kwargs)
 
 
 def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,

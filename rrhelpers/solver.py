@@ -133,6 +133,25 @@ def make_constraint(norm: str, eps: float) -> Constraint:
     raise ValueError(f"unknown norm {norm!r}; use 'l2', 'linf' or 'none'")
 
 
+STEP_SCHEDULES = ("constant", "cosine", "linear")
+
+
+def step_size_at(step_size: float, step: int, steps: int, schedule: str = "constant") -> float:
+    """The step size of step ``step`` of ``steps``: constant, or decayed to zero over the run ('cosine', 'linear').
+
+    A fixed normalised step cannot settle closer than about one step to a minimiser of an unconstrained problem;
+    a decaying one converges (inversion, visualisation, interpolation).
+    """
+    if schedule == "constant" or steps <= 1:
+        return step_size
+    progress = step / steps
+    if schedule == "cosine":
+        return step_size * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "linear":
+        return step_size * (1 - progress)
+    raise ValueError(f"step_schedule must be one of {STEP_SCHEDULES}; got {schedule!r}")
+
+
 @dataclass
 class SolverResult:
     """``x``: the returned iterate per example (best, or last if best tracking was off); ``value``: its objective
@@ -152,6 +171,7 @@ def optimize(
     steps: int,
     step_size: float,
     maximize: bool = True,
+    step_schedule: str = "constant",
     random_start: bool = False,
     track_best: bool = True,
     evaluate_last: bool = True,
@@ -168,7 +188,8 @@ def optimize(
     returned ``x`` is, per example, the iterate with the best objective among all ``steps + 1`` evaluated ones
     (never worse than the first iterate); otherwise the last iterate. ``evaluate_last=False`` (only without
     ``track_best``) returns the last iterate without evaluating the objective there, one forward pass fewer, as
-    attacks that return their last iterate do; ``value`` is then None. ``callback(step, x, value)`` is called on
+    attacks that return their last iterate do; ``value`` is then None. ``step_schedule`` decays the step size over
+    the run (:func:`step_size_at`). ``callback(step, x, value)`` is called on
     evaluated iterates 0, k, 2k, ... and on the last evaluated one, with ``k = callback_every``.
     """
     check_images(x0, name="x0")
@@ -176,6 +197,8 @@ def optimize(
         raise ValueError(f"steps must be >= 0 and step_size >= 0; got steps={steps}, step_size={step_size}")
     if track_best and not evaluate_last:
         raise ValueError("track_best needs the last iterate evaluated; pass evaluate_last=True or track_best=False")
+    if step_schedule not in STEP_SCHEDULES:
+        raise ValueError(f"step_schedule must be one of {STEP_SCHEDULES}; got {step_schedule!r}")
     x0 = x0.detach()
     layout = memory_format_of(x0)  # a model may hand back gradients in another layout (e.g. folded, channels-last)
     sign = 1.0 if maximize else -1.0
@@ -211,7 +234,7 @@ def optimize(
             callback(step, x, value)
         if grad is None:
             break
-        x = constraint.step(x, sign * grad, step_size)
+        x = constraint.step(x, sign * grad, step_size_at(step_size, step, steps, step_schedule))
         x = constraint.project(x, x0).clamp(0, 1)
         bar.update(1)
         if progress and step % 20 == 0:  # reading the value synchronises a GPU, so only now and then

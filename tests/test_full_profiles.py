@@ -147,7 +147,9 @@ def test_the_pixel_judge_is_nearest_neighbours_in_the_training_pool():
     for profile in (quick, replace(quick, pool=100)):
         train_x, train_y = sample(train_set, profile.pool)
         assert len(train_x) == (profile.pool or len(train_set))
-        assert torch.equal(content_judge(profile)(queries), knn_predict(train_x, train_y, queries))
+        assert torch.equal(content_judge(profile, "knn")(queries), knn_predict(train_x, train_y, queries))
+    with pytest.raises(ValueError, match="not one of"):
+        content_judge(quick, "quick-standard")
 
 
 CHAPTER_SMOKE_SETTINGS = {  # the smallest settings under which every cell of the chapter still runs

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import rrhelpers as rr
+from rrhelpers.data import sample
 from rrhelpers import zoo
 
 
@@ -59,10 +60,11 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_quick_models_show_robustness(user_cache):
     """The book's quick models, from the user's cache (trained there on first use): measured again here on the
-    held-out split, the robust model must keep far more accuracy under PGD at its training eps."""
+    held-out split (a seeded sample of all classes), the robust model must keep far more accuracy under the
+    evaluation attack at eps 1.5 and lose little clean accuracy."""
     test_set = rr.load_dataset("mnist5k", "test")
-    subset = rr.ImageDataset(test_set.images[:300], test_set.labels[:300], test_set.classes)
+    subset = rr.ImageDataset(*sample(test_set, 300, seed=1), test_set.classes)
     acc = {name: rr.evaluate(rr.load_model(name), subset, [0.0, 1.5]) for name in ("quick-standard", "quick-robust")}
     print(acc)
-    assert acc["quick-standard"][0.0] > 0.95 and acc["quick-robust"][0.0] > 0.9
+    assert acc["quick-standard"][0.0] > 0.95 and acc["quick-robust"][0.0] > 0.95
     assert acc["quick-robust"][1.5] > acc["quick-standard"][1.5] + 0.4

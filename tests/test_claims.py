@@ -1,0 +1,100 @@
+"""Claim checks, the solver's step schedules, the margin objective, APGD as a second opinion, reseeded recipes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+import rrhelpers as rr
+from rrhelpers import zoo
+from rrhelpers.claims import read_claims
+from rrhelpers.solver import Unconstrained, optimize, step_size_at
+
+from .conftest import LinearClassifier, tiny_model
+
+
+def test_check_claim_prints_a_line_that_reads_back_and_fails_loudly(capsys):
+    claim = rr.check_claim("inversion.recognised", 0.9, at_least=0.85)
+    assert claim.passed and math.isclose(claim.margin, 0.05)
+    rr.check_claim("error", 0.04, at_most=0.05)
+    with pytest.raises(AssertionError, match="claim gap failed: 0.1 is not >= 0.35 \\(standard should lose\\)"):
+        rr.check_claim("gap", 0.1, at_least=0.35, why="standard should lose")
+    claims = read_claims(capsys.readouterr().out)
+    assert [(c.name, c.op, c.passed) for c in claims] == [
+        ("inversion.recognised", ">=", True), ("error", "<=", True), ("gap", ">=", False)]
+    assert math.isclose(claims[2].margin, -0.25)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"at_least": 1, "at_most": 2}])
+def test_check_claim_takes_exactly_one_bound(kwargs):
+    with pytest.raises(ValueError, match="exactly one"):
+        rr.check_claim("x", 1.0, **kwargs)
+
+
+def test_check_claim_refuses_nan_and_names_with_spaces():
+    with pytest.raises(AssertionError, match="NaN"):
+        rr.check_claim("x", float("nan"), at_least=0)
+    with pytest.raises(ValueError, match="one word"):
+        rr.check_claim("two words", 1.0, at_least=0)
+
+
+def test_step_schedules():
+    assert step_size_at(0.5, 7, 10, "constant") == 0.5
+    assert step_size_at(1.0, 0, 100, "cosine") == 1.0
+    assert math.isclose(step_size_at(1.0, 50, 100, "cosine"), 0.5)
+    assert math.isclose(step_size_at(1.0, 75, 100, "linear"), 0.25)
+    with pytest.raises(ValueError, match="step_schedule"):
+        optimize(lambda x: x.flatten(1).sum(1), torch.rand(1, 1, 2, 2), Unconstrained(), 3, 0.1,
+                 step_schedule="exponential")
+
+
+def test_a_decaying_step_settles_where_a_constant_one_circles():
+    """Minimising ||x - t|| with normalised steps: a constant step ends about a step away from t, a cosine-decayed
+    one much closer."""
+    target = torch.full((1, 1, 4, 4), 0.5)
+    x0 = torch.zeros(1, 1, 4, 4)
+    distance = lambda x: (x - target).flatten(1).norm(dim=1)  # noqa: E731
+    ends = {schedule: distance(optimize(distance, x0, Unconstrained(), 60, 0.3, maximize=False,
+                                        track_best=False, step_schedule=schedule).x).item()
+            for schedule in ("constant", "cosine")}
+    assert ends["cosine"] < 0.05 < ends["constant"]
+
+
+def test_margin_is_positive_exactly_when_misclassified():
+    model = LinearClassifier(torch.eye(3, 4), torch.zeros(3))
+    x = torch.tensor([[0.9, 0.1, 0.0, 0.0], [0.2, 0.7, 0.0, 0.0]]).view(2, 1, 2, 2)
+    value = rr.Margin(model, torch.tensor([0, 0]))(x)
+    assert torch.allclose(value, torch.tensor([0.1 - 0.9, 0.7 - 0.2]))
+
+
+def test_apgd_robust_never_exceeds_clean_accuracy_and_checks_its_input():
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(12, 1, 8, 8, generator=g), torch.randint(0, 10, (12,), generator=g)
+    clean = model.predict(x) == y
+    robust = rr.apgd_robust(model, x, y, 0.5, steps=5, batch_size=5)
+    assert robust.dtype == torch.bool and robust.shape == (12,)
+    assert not (robust & ~clean).any()
+    state = torch.random.get_rng_state()
+    rr.apgd_robust(model, x, y, 0.5, steps=2, losses=("ce",))
+    assert torch.equal(state, torch.random.get_rng_state()), "torchattacks' reseeding should not leak"
+    with pytest.raises(ValueError, match="losses"):
+        rr.apgd_robust(model, x, y, 0.5, losses=("cw",))
+    with pytest.raises(ValueError, match="eps must be positive"):
+        rr.apgd_robust(model, x, y, 0.0)
+
+
+def test_reseeded_recipes_change_every_quick_key_and_nothing_else(monkeypatch):
+    monkeypatch.setattr(zoo, "RECIPES", dict(zoo.RECIPES))
+    before = {name: recipe.key() for name, recipe in zoo.RECIPES.items()}
+    assert zoo.reseed_recipes(0) and {n: r.key() for n, r in zoo.RECIPES.items()} == before
+    names = zoo.reseed_recipes(1)
+    assert set(names) == {n for n in before if n.startswith("quick")}
+    for name, recipe in zoo.RECIPES.items():
+        assert (recipe.key() != before[name]) == (name in names)
+    robust = zoo.RECIPES["quick-robust"]
+    assert replace(robust, init_seed=robust.init_seed - 100,
+                   train=replace(robust.train, seed=robust.train.seed - 100)).key() == before["quick-robust"]
