@@ -36,6 +36,7 @@ profile = "quick"  # "quick" (CPU, MNIST-5k) or "cifar10" (GPU advised)
 eval_eps = None  # test radii for the accuracy table; None: the profile's (quick: 0, 1.5, 2.5, 3.5)
 eval_images = None  # number of test images to attack; None: the profile's (quick: 300)
 steps = None  # PGD steps of the evaluation attack; None: the profile's (quick: 50)
+apgd_steps = None  # steps of each APGD run (the second opinion); None: the profile's (quick: 100)
 gradient_images = None  # images in the gradient figure; None: 8
 seed = None  # which test images are shown; None: 0
 
@@ -52,7 +53,7 @@ from rrhelpers.data import sample
 from rrhelpers.representations import input_gradient
 
 cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
-                          gradient_images=gradient_images, seed=seed)
+                          apgd_steps=apgd_steps, gradient_images=gradient_images, seed=seed)
 P = cfg.profile
 test_set = rr.load_dataset(P.dataset, "test")
 

@@ -85,7 +85,7 @@ PROFILES: dict[str, Profile] = {
             "style_transfer": dict(robust="quick-photo-robust", standard="quick-photo-standard",
                                    contents=("chelsea", "astronaut"), styles=("immunohistochemistry", "brick"),
                                    size=96, style_weights=(1e2, 1e3, 1e4, 1e5), style_weight=1e4, steps=50, content_stage=1,
-                                   rf_images=64, rf_eps=0.5, rf_steps=10, seed=0),
+                                   rf_images=128, rf_eps=0.5, rf_steps=10, seed=0),
             "feedforward_inversion": dict(epochs=10, batch_size=64, width=32, feature_weight=0.1,
                                           adversarial_weight=0.0, images=12, claim_images=500,
                                           iterative_steps=1000, iterative_step_size=0.1, shift=3, seed=0),

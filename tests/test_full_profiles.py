@@ -154,7 +154,7 @@ def test_the_pixel_judge_is_nearest_neighbours_in_the_training_pool():
 
 CHAPTER_SMOKE_SETTINGS = {  # the smallest settings under which every cell of the chapter still runs
     "01_brittleness": dict(pairs=4, steps=2, shown=2, radii=[1.0, 5.0]),
-    "02_robust_training": dict(eval_images=8, steps=2, gradient_images=2, eval_eps=[0.0, 3.0]),
+    "02_robust_training": dict(eval_images=8, steps=2, apgd_steps=2, gradient_images=2, eval_eps=[0.0, 3.0]),
     "03_inversion": dict(images=2, steps=2),
     "04_feature_visualization": dict(coordinates=2, seeds=3, steps=2, top=2, regularised_steps=2, classes=3,
                                      class_seeds=1, class_steps=2),
