@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 
 from .models import RobustModel, frozen
-from .objectives import CrossEntropy
+from .objectives import CrossEntropy, Margin
 from .solver import make_constraint, optimize
 
 
@@ -29,19 +29,26 @@ def pgd_attack(
     use_best: bool = True,
     progress: bool = False,
     generator: Optional[torch.Generator] = None,
+    *,
+    loss: str = "ce",
+    step_schedule: str = "constant",
 ) -> torch.Tensor:
     """PGD adversarial examples within ``eps`` of ``x`` (untargeted: raise the loss of ``labels``; targeted: lower
     the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example, or
-    with ``use_best=False`` the last one (as torchattacks does), which saves the forward pass that evaluates it."""
+    with ``use_best=False`` the last one (as torchattacks does), which saves the forward pass that evaluates it.
+    ``loss='margin'`` maximises the logit margin instead of the cross-entropy (untargeted only)."""
+    if loss not in ("ce", "margin") or (loss == "margin" and targeted):
+        raise ValueError(f"loss must be 'ce' or, untargeted, 'margin'; got {loss!r} (targeted={targeted})")
     step_size = default_step_size(eps, steps) if step_size is None else step_size
     with frozen(model, fold_batchnorm=True):
         result = optimize(
-            CrossEntropy(model, labels),
+            (Margin if loss == "margin" else CrossEntropy)(model, labels),
             x,
             make_constraint(norm, eps),
             steps,
             step_size,
             maximize=not targeted,
+            step_schedule=step_schedule,
             random_start=random_start,
             track_best=use_best,
             evaluate_last=use_best,

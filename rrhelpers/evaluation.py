@@ -8,11 +8,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .attacks import default_step_size
+from .attacks import default_step_size, pgd_attack
 from .data import iterate_batches
 from .models import RobustModel, eval_mode, frozen
-from .objectives import CrossEntropy, Margin
-from .solver import make_constraint, optimize
 
 APGD_LOSSES = ("ce", "dlr")
 
@@ -48,7 +46,6 @@ def accuracy(
         raise ValueError(f"loss must be one of {EVALUATION_LOSSES}; got {loss!r}")
     if step_size is None:
         step_size = default_step_size(eps, steps) if step_schedule == "constant" else 0.5 * eps
-    objective = Margin if loss == "margin" else CrossEntropy
     device = model.device
     generator = torch.Generator(device=device).manual_seed(seed)
     correct = seen = 0
@@ -58,10 +55,8 @@ def accuracy(
         for x, y in iterate_batches(dataset, batch_size):
             x, y = x[: total - seen].to(device), y[: total - seen].to(device)
             if eps > 0:
-                with frozen(model, fold_batchnorm=True):
-                    x = optimize(objective(model, y), x, make_constraint(norm, eps), steps, step_size,
-                                 step_schedule=step_schedule, random_start=True, generator=generator,
-                                 desc=f"PGD-{steps} {loss} eps={eps:g}").x
+                x = pgd_attack(model, x, y, eps, steps, step_size, norm, generator=generator, loss=loss,
+                               step_schedule=step_schedule)
             with torch.no_grad():
                 correct += int((model(x).argmax(1) == y).sum())
             seen += len(y)
