@@ -288,7 +288,7 @@ timings = {}
 for name in models:
     inverters[name].reconstruct(models[name], batch[:8])  # warm-up
     started = time.perf_counter()
-    inverters[name].reconstruct(models[name], batch)
+    inverters[name].reconstruct(models[name], batch).cpu()  # .cpu() waits for a GPU to finish
     timings[name] = (time.perf_counter() - started) / len(batch)
 for name in models:
     per_image = iterative_seconds[name] / len(shown)

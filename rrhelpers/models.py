@@ -101,7 +101,8 @@ class RobustModel(nn.Module):
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Predicted class indices, in eval mode and batches (the model's mode is restored afterwards)."""
         with eval_mode(self):
-            return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+            return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1)
+                              for i in range(0, len(x), batch_size)])
 
     @property
     def device(self) -> torch.device:

@@ -54,7 +54,8 @@ class Profile:
 
 # The claim thresholds of the full profiles: what the paper's claims imply (most robust inversions and class
 # pictures show their target, far fewer standard ones), not yet measured on the real models and data.
-_UNVERIFIED_INVERSION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3, max_relative_error=0.25)
+_UNVERIFIED_INVERSION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3, gap_judge=None, max_relative_error=0.25,
+                                    min_ssim=None)
 _UNVERIFIED_VISUALIZATION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3)
 
 PROFILES: dict[str, Profile] = {
@@ -72,12 +73,13 @@ PROFILES: dict[str, Profile] = {
             "robust_training": dict(eval_eps=(0.0, 1.5, 2.5, 3.5), eval_images=300, steps=50,
                                     gradient_images=8, max_clean_cost=0.05, uniform_background=True, seed=0,
                                     check_eps=1.5, apgd_steps=100, min_apgd_accuracy=0.80, max_attack_gap=0.05),
-            "inversion": dict(images=30, steps=1000, step_size=1.0, step_schedule="cosine", noise_std=0.05, seed=0,
-                              min_recognised=0.85, min_recognised_gap=0.35, max_relative_error=0.25),
+            "inversion": dict(images=30, steps=1000, step_size=1.0, step_schedule="cosine", noise_mean=0.1,
+                              noise_std=0.05, seed=0, min_recognised=0.85, min_recognised_gap=0.35,
+                              gap_judge="knn", max_relative_error=0.10, min_ssim=0.5),
             "feature_visualization": dict(coordinates=6, seeds=4, steps=200, step_size=0.1, top=4,
                                           regularised_steps=400, classes=10, class_seeds=3, class_eps=10.0,
                                           class_steps=200, class_step_size=0.5, class_step_schedule="cosine",
-                                          seed=0, min_recognised=0.85, min_recognised_gap=0.25),
+                                          seed=0, min_recognised=0.85, min_recognised_gap=None),
             "feature_manipulation": dict(images=8, coordinates=6, steps=300, step_size=0.1, snapshot_every=25,
                                          seed=0),
             "interpolation": dict(sources=3, destinations=2, frames=8, steps=500, step_size=0.1, seed=0),
@@ -106,7 +108,8 @@ PROFILES: dict[str, Profile] = {
             "robust_training": dict(eval_eps=(0.0, 0.25, 0.5, 1.0, 2.0), eval_images=10_000, steps=20,
                                     gradient_images=8, max_clean_cost=0.08, uniform_background=False, seed=0,
                                     check_eps=0.5, apgd_steps=100, min_apgd_accuracy=0.65, max_attack_gap=0.03),
-            "inversion": dict(images=10, steps=10_000, step_size=0.15, step_schedule="constant", noise_std=0.05,
+            "inversion": dict(images=10, steps=10_000, step_size=0.15, step_schedule="constant", noise_mean=0.5,
+                              noise_std=0.05,
                               seed=0, **_UNVERIFIED_INVERSION_CLAIMS),
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
                                           regularised_steps=1000, classes=10, class_seeds=3, class_eps=10.0,
@@ -142,7 +145,8 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
         "robust_training": dict(eval_eps=(0.0, 0.5, 1.0, 2.0, 3.0), eval_images=1000, steps=20, gradient_images=8,
                                 max_clean_cost=0.25, uniform_background=False, seed=0, check_eps=3.0, apgd_steps=100,
                                 min_apgd_accuracy=0.30, max_attack_gap=0.03),
-        "inversion": dict(images=8, steps=10_000, step_size=1.0, step_schedule="constant", noise_std=0.05, seed=0,
+        "inversion": dict(images=8, steps=10_000, step_size=1.0, step_schedule="constant", noise_mean=0.5,
+                          noise_std=0.05, seed=0,
                           **_UNVERIFIED_INVERSION_CLAIMS),
         "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=1.0, top=5,
                                       regularised_steps=1000, classes=10, class_seeds=3, class_eps=40.0,

@@ -166,7 +166,8 @@ def style_distance(
 ) -> torch.Tensor:
     """Per-image (B,) Gram-matrix distance of ``images`` to ``style`` under ``model``'s ``layers`` (default: its
     residual stages, each weighted 1/L): the style loss used as a measure, e.g. with a held-out judge network."""
-    images, style = _as_batch(images, "images"), _as_batch(style, "style")
+    device = next(model.parameters()).device
+    images, style = _as_batch(images, "images").to(device), _as_batch(style, "style").to(device)
     layers = stage_layers(model) if layers is None else list(layers)
     with torch.no_grad(), eval_mode(model), LayerFeatures(model, layers) as features:
         targets = {name: gram_matrix(act) for name, act in features(style).items()}

@@ -38,7 +38,7 @@ class ClassConditionalGaussian:
             if len(x) < 2:
                 raise ValueError(f"class {c} has {len(x)} training image(s); a Gaussian needs at least 2")
             cov = torch.cov(x.T)
-            cov += shrinkage * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype)
+            cov += shrinkage * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype, device=cov.device)
             means.append(x.mean(0))
             factors.append(torch.linalg.cholesky(cov))
         self.means, self.factors = torch.stack(means), torch.stack(factors)
@@ -52,6 +52,7 @@ class ClassConditionalGaussian:
         rows = torch.tensor([self.classes.index(int(c)) for c in classes])
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(len(classes), self.means.shape[1], generator=g, dtype=torch.float64)
+        z = z.to(self.means.device)
         flat = self.means[rows] + (self.factors[rows] @ z[:, :, None])[:, :, 0]
         small = flat.float().view(len(classes), self.shape[0], self.size, self.size)
         return F.interpolate(small, size=self.shape[1:], mode="bilinear", align_corners=False).clamp(0, 1)

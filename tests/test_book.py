@@ -1,8 +1,9 @@
 """The book machinery: table of contents, batch runs, every chapter under nbval, and the offline HTML in Chromium.
 
 The slow tests run each chapter under ``pytest --nbval-lax`` (a subprocess per chapter, on a jupytext-converted
-copy in ``_build/nbval/``; the quick profile, i.e. the default parameters) and check the built book
-(``make book`` first) in headless Chromium with no network (``tools/check_offline.py``).
+copy in ``_build/nbval/``; the quick profile, i.e. the default parameters) unless ``make book`` already did so
+for the chapter's current code (``tools/nbval_runs.py``), and check the built book (``make book`` first) in
+headless Chromium with no network (``tools/check_offline.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tools import build_book, check_offline, run_chapters, vendor_js
+from tools import build_book, check_offline, nbval_runs, run_chapters, vendor_js
 
 ROOT = Path(__file__).resolve().parent.parent
 NBVAL_DIR = ROOT / "_build" / "nbval"
-CELL_TIMEOUT_S = 1800
+BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # where `make book` keeps executed chapters
 
 
 def _toc_chapters() -> list[str]:
@@ -129,23 +130,57 @@ def test_run_chapters_injects_parameters_and_reports_failures(tmp_path, capsys):
     assert "1 passed, 1 failed" in summary and "ValueError: boom" in summary
 
 
+WIDGET_CHAPTER = CHAPTER.replace("{extra}", """
+# %%
+import matplotlib.pyplot as plt
+from rrhelpers import widgets
+fig, ax = plt.subplots()
+ax.plot([0, 1])
+widgets.picker({"a": widgets.figure_png(fig), "b": b"not shown"})
+""")
+
+
+def test_one_nbval_run_serves_the_book_and_the_tests(tmp_path):
+    """nbval's run is kept with its outputs and widget state, under the hash the book build looks up."""
+    import jupyter_cache
+
+    chapter, cache = tmp_path / "chapter.py", tmp_path / "cache"
+    chapter.write_text(WIDGET_CHAPTER)
+    first = nbval_runs.run(chapter, cache, tmp_path / "work")
+    assert first.passed and not first.cached, _tail(first.log)
+    again = nbval_runs.run(chapter, cache, tmp_path / "work")
+    assert again.passed and again.cached  # the second caller does not execute it again
+
+    _, merged = jupyter_cache.get_cache(str(cache)).merge_match_into_notebook(nbval_runs.read_chapter(chapter))
+    printed = "".join(o.get("text", "") for c in merged.cells for o in c.get("outputs", []))
+    assert "ran quick 2" in printed
+    state = merged.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    images = [m for m in state.values() if m["model_name"] == "ImageModel"]
+    assert len(images) == 2 and all(m.get("buffers") for m in images)  # the PNGs travel as widget buffers
+    views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"] for c in merged.cells
+             for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert views and all(v in state for v in views)
+
+    chapter.write_text(WIDGET_CHAPTER + "\n# %%\nraise ValueError('boom')\n")  # new code: runs again, fails
+    failed = nbval_runs.run(chapter, cache, tmp_path / "work")
+    assert not failed.passed and not failed.cached and "boom" in failed.log
+    assert nbval_runs.cached_run(chapter, cache) is None  # a failed run is never cached
+
+
 # ----------------------------------------------------------------------------------------------------- slow checks
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", _toc_chapters())
 def test_chapter_passes_nbval(entry, user_cache):
-    """Execute the chapter (quick profile) under ``pytest --nbval-lax``: every cell must run without error."""
+    """The chapter (quick profile) passes ``pytest --nbval-lax``: every cell runs without error. One execution
+    serves the book and this test (``tools/nbval_runs.py``): if ``make book`` already ran this chapter's current
+    code under nbval and it passed, that run is reused; otherwise it runs here and the book will reuse it."""
     source = run_chapters.resolve(entry)
     assert source is not None, f"{entry} is listed in _toc.yml but does not exist"
-    notebook, _ = run_chapters.to_ipynb(source, NBVAL_DIR)
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
-           str(notebook)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, (f"nbval failed on {source.relative_to(ROOT)} (exit {proc.returncode}):\n"
-                                  + _tail(proc.stdout + proc.stderr))
-    assert re.search(r"\d+ passed", proc.stdout), _tail(proc.stdout)
+    result = nbval_runs.run(source, BOOK_CACHE, NBVAL_DIR)
+    assert result.passed, f"nbval failed on {source.relative_to(ROOT)}:\n" + _tail(result.log)
+    assert result.cached or re.search(r"\d+ passed", result.log), _tail(result.log)
 
 
 @pytest.mark.slow

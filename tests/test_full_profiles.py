@@ -75,7 +75,7 @@ def test_profile_end_to_end_on_stand_ins(imagenet_root, monkeypatch, profile, nu
 
     cfg = rr.chapter_settings(profile, "inversion", steps=3)
     assert cfg.step_size == 1.0  # the paper's step at 224 px
-    seeds = noise_seeds(x.shape, std=cfg.noise_std, seed=cfg.seed)
+    seeds = noise_seeds(x.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
     result = invert(models["robust"], x, seeds, steps=cfg.steps, step_size=cfg.step_size)
     assert result.x.shape == x.shape and torch.isfinite(result.x).all()
     assert (result.value <= result.start_value).all()  # the representation distance did not grow

@@ -81,3 +81,19 @@ def test_live_view_recomputes_on_change_and_reports_errors():
     assert image.value == _png(0.3)  # the last good picture stays
     with pytest.raises(ValueError, match="at least one control"):
         widgets.live_view({}, render)
+
+
+def test_figure_png_is_paletted_unless_asked_for_full_colour():
+    import io
+
+    from PIL import Image
+
+    def figure():
+        return plots.image_grid([torch.rand((3, 3, 16, 16), generator=torch.Generator().manual_seed(0))])
+
+    paletted, full = widgets.figure_png(figure()), widgets.figure_png(figure(), colors=None)
+    assert Image.open(io.BytesIO(paletted)).mode == "P" and Image.open(io.BytesIO(full)).mode == "RGBA"
+    assert len(paletted) < len(full)
+    assert len(Image.open(io.BytesIO(widgets.figure_png(figure(), colors=8))).getcolors()) <= 8
+    with pytest.raises(ValueError, match="between 2 and 256"):
+        widgets.figure_png(figure(), colors=1)

@@ -8,10 +8,12 @@ Usage, from the repository root (``make book`` runs the first)::
     python -m tools.build_book --toc other_toc.yml # another table of contents (e.g. a subset of chapters)
 
 Steps: vendor MathJax, require.js and the widget manager from the npm registry if not already there
-(``tools/vendor_js.py``, cached in ``book/_static/vendor/``); run ``jupyter-book build`` (notebooks execute
-through jupyter-cache, so a rebuild re-executes only chapters whose code changed); exit non-zero if any chapter
-cell raised (``execute.raise_on_error`` in ``_config.yml``) or Sphinx failed; then check that no built page
-loads a script, stylesheet or font from the network. Prints the build time.
+(``tools/vendor_js.py``, cached in ``book/_static/vendor/``); execute every chapter whose code changed since its
+last run under nbval (``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), keeping
+the executed notebooks in the build's jupyter-cache; stop with the failing cells if one did not pass; run
+``jupyter-book build``, which finds every chapter in that cache and renders it without executing it again; exit
+non-zero if Sphinx failed; then check that no built page loads a script, stylesheet or font from the network.
+Prints the time of each step.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools import vendor_js
+from tools import nbval_runs, run_chapters, vendor_js
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -79,6 +81,23 @@ def chapter_source(name: str) -> Path:
     raise SystemExit(f"build_book: no chapter {name!r} in book/")
 
 
+def execute_chapters(toc: Path, cache_dir: Path) -> bool:
+    """Run each notebook chapter of ``toc`` under nbval unless a passing run of its code is cached; print one line
+    per chapter and the failing cells of any that did not pass. True if all passed."""
+    chapters = run_chapters.book_chapters(toc)
+    failed = []
+    for number, chapter in enumerate(chapters, 1):
+        print(f"build_book: [{number}/{len(chapters)}] {chapter.relative_to(ROOT)} ...", end=" ", flush=True)
+        result = nbval_runs.run(chapter, cache_dir, BUILD / "nbval")
+        state = "cached" if result.cached else ("passed" if result.passed else "FAILED")
+        print(f"{state} ({result.seconds:.0f} s{' when it ran' if result.cached else ''})", flush=True)
+        if not result.passed:
+            failed.append(result)
+    for result in failed:
+        print(f"--- nbval on {result.chapter.relative_to(ROOT)} ---\n{result.log[-6000:]}", file=sys.stderr)
+    return not failed
+
+
 def build(args: argparse.Namespace) -> int:
     vendor_js.vendor(quiet=False)
     env = dict(os.environ)
@@ -113,8 +132,14 @@ def build(args: argparse.Namespace) -> int:
         print(f"build_book: removed {base.relative_to(ROOT) if base.is_relative_to(ROOT) else base}/"
               "{html,.doctrees,.jupyter_cache,jupyter_execute}")
 
-    print("build_book: " + " ".join(cmd), flush=True)
     start = time.perf_counter()
+    if not execute_chapters(Path(toc).resolve() if toc else run_chapters.TOC, html_dir.parent / ".jupyter_cache"):
+        banner(f"{what}: a chapter failed under nbval after {time.perf_counter() - start:.1f} s; its failing cells "
+               "are above", ok=False)
+        return 1
+    executed = time.perf_counter() - start
+    print(f"build_book: chapters executed (or found in the cache) in {executed:.1f} s", flush=True)
+    print("build_book: " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     elapsed = time.perf_counter() - start
 
@@ -137,7 +162,7 @@ def build(args: argparse.Namespace) -> int:
     index = html_dir / "index.html"
     banner(f"{what} built in {elapsed:.1f} s -> {index.relative_to(ROOT) if index.is_relative_to(ROOT) else index}",
            ok=True)
-    print(f"build time: {elapsed:.1f} s")
+    print(f"build time: {elapsed:.1f} s (executing chapters {executed:.1f} s, rendering {elapsed - executed:.1f} s)")
     return 0
 
 

@@ -1,0 +1,102 @@
+"""Execute each chapter once, under nbval, and keep the executed notebook in the book's execution cache.
+
+``make book`` and the nbval tests share this: whichever runs a chapter first executes it with ``pytest
+--nbval-lax`` (every cell must run without error; ``tools/nbval_record.py`` keeps the outputs and widget state)
+and stores the executed notebook in jupyter-cache, keyed by the hash of its code cells, exactly where
+``jupyter-book build`` (``execute_notebooks: cache``) looks. The book then renders it without executing it again,
+and the tests accept a cached run that nbval passed for the chapter's current code. Editing a chapter's code
+changes its hash, so the next build or test executes it again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CELL_TIMEOUT_S = 1800
+EXECUTED_BY = "nbval"
+"""The mark a cached run carries in its data when nbval executed it (and passed)."""
+
+
+@dataclass
+class NbvalRun:
+    chapter: Path
+    passed: bool
+    seconds: float
+    log: str
+    cached: bool = False  # found in the cache: nbval had already passed this code
+
+
+def read_chapter(source: Path):
+    """The chapter as myst-nb reads it for the book (``nb_custom_formats`` in ``_config.yml``: jupytext's
+    percent format for .py files), so that its cache hash is the one the book build computes."""
+    import jupytext
+    import nbformat
+
+    if source.suffix == ".py":
+        return jupytext.reads(source.read_text(encoding="utf8"), fmt="py:percent")
+    if source.suffix == ".ipynb":
+        return nbformat.read(source, as_version=4)
+    raise ValueError(f"{source.name}: only .py (jupytext percent) and .ipynb chapters run under nbval; convert it "
+                     "with `jupytext --to py:percent`")
+
+
+def _cache(cache_dir: Path):
+    from jupyter_cache import get_cache
+
+    return get_cache(str(cache_dir))
+
+
+def cached_run(source: Path, cache_dir: Path):
+    """The cache record of an nbval run that passed on the chapter's current code, or None."""
+    if not cache_dir.exists():
+        return None
+    try:
+        record = _cache(cache_dir).match_cache_notebook(read_chapter(source))
+    except KeyError:
+        return None
+    return record if record.data.get("executed_by") == EXECUTED_BY else None
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on kernel start
+    return env
+
+
+def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) -> NbvalRun:
+    """Run ``source`` under ``pytest --nbval-lax`` (unless ``reuse`` and a passing run of this code is cached) and
+    cache the executed notebook if every cell passed."""
+    import nbformat
+    from jupyter_cache.base import CacheBundleIn
+
+    if reuse and (record := cached_run(source, cache_dir)) is not None:
+        return NbvalRun(source, True, float(record.data.get("execution_seconds", 0.0)),
+                        f"nbval passed on this code at {record.created:%Y-%m-%d %H:%M} (cached)", cached=True)
+    nb = read_chapter(source)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    notebook = work_dir / (source.stem + ".ipynb")
+    nbformat.write(nb, notebook)
+    executed_dir = work_dir / "executed"
+    executed = executed_dir / notebook.name
+    executed.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+           f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "tools.nbval_record", f"--nbval-record={executed_dir}",
+           "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(ROOT), str(notebook)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0 or not executed.exists():
+        return NbvalRun(source, False, seconds, log)
+    _cache(cache_dir).cache_notebook_bundle(
+        CacheBundleIn(nbformat.read(executed, as_version=4), str(source),
+                      data={"execution_seconds": seconds, "executed_by": EXECUTED_BY}),
+        check_validity=False, overwrite=True)
+    return NbvalRun(source, True, seconds, log)
