@@ -148,7 +148,7 @@ for c, (i, kind) in enumerate(zip(coords, kinds)):
         fig = plots.image_grid([progression("robust", j), progression("standard", j)], ["robust", "standard"],
                                col_labels=steps_shown, title=f"coordinate {i} ({kind}) added to test image {index}",
                                size=0.95)
-        pages[(f"{i} ({kind})", f"test image {index}")] = widgets.figure_png(fig)
+        pages[(f"{i} ({kind})", f"test image {index}")] = widgets.figure_png(fig, dpi=72, colors=64)  # 48 pages: light
 display(widgets.grid_picker(pages, ["coordinate", "image"]))
 
 # %% [markdown]

@@ -30,9 +30,10 @@ from typing import Any, Optional, Sequence
 import torch
 
 from .checkpoints import CheckpointError, save_model
+from .data import NORMALIZATION
 from .models import RobustModel
 
-IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+IMAGENET_NORMALIZATION = NORMALIZATION["imagenet"]
 PREFIXES = ("module.model.", "model.", "module.")  # tried in order; DataParallel(AttackerModel), AttackerModel, DP
 
 

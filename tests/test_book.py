@@ -140,6 +140,7 @@ widgets.picker({"a": widgets.figure_png(fig), "b": b"not shown"})
 """)
 
 
+@pytest.mark.slow  # starts processes (a kernel, or two DDP workers): seconds each
 def test_one_nbval_run_serves_the_book_and_the_tests(tmp_path):
     """nbval's run is kept with its outputs and widget state, under the hash the book build looks up."""
     import jupyter_cache

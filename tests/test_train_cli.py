@@ -128,6 +128,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts processes (a kernel, or two DDP workers): seconds each
 def test_ddp_with_two_gloo_processes_on_cpu(tmp_path, private_cache):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
