@@ -87,8 +87,9 @@ plt.show()
 # %% [markdown]
 # From noise, the robust model draws the target digit: its strokes, in place, on a dark background with a little
 # speckle, close to a written digit. The standard model stalls further from its target's representation (the
-# convergence plot below) with scattered stroke fragments, in which the digit can be made out only now and then. From another image, the robust model redraws the seed into the target;
-# the standard model's results are noisier, with strokes of the seed left over in several.
+# convergence plot below) with scattered stroke fragments, in which the digit can be made out only now and then.
+# From another image, the robust model redraws the seed into the target; the standard model's results are noisier,
+# with strokes of the seed left over in several.
 #
 # ## Convergence
 #

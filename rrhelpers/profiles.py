@@ -54,8 +54,8 @@ class Profile:
 
 # The claim thresholds of the full profiles: what the paper's claims imply (most robust inversions and class
 # pictures show their target, far fewer standard ones), not yet measured on the real models and data.
-_UNVERIFIED_INVERSION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3, gap_judge=None, max_relative_error=0.25,
-                                    min_ssim=None)
+_UNVERIFIED_INVERSION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3, gap_judge=None,
+                                    max_relative_error=0.25, min_ssim=None)
 _UNVERIFIED_VISUALIZATION_CLAIMS = dict(min_recognised=0.6, min_recognised_gap=0.3)
 
 PROFILES: dict[str, Profile] = {
@@ -109,8 +109,7 @@ PROFILES: dict[str, Profile] = {
                                     gradient_images=8, max_clean_cost=0.08, uniform_background=False, seed=0,
                                     check_eps=0.5, apgd_steps=100, min_apgd_accuracy=0.65, max_attack_gap=0.03),
             "inversion": dict(images=10, steps=10_000, step_size=0.15, step_schedule="constant", noise_mean=0.5,
-                              noise_std=0.05,
-                              seed=0, **_UNVERIFIED_INVERSION_CLAIMS),
+                              noise_std=0.05, seed=0, **_UNVERIFIED_INVERSION_CLAIMS),
             "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=0.15, top=5,
                                           regularised_steps=1000, classes=10, class_seeds=3, class_eps=10.0,
                                           class_steps=200, class_step_size=0.25, class_step_schedule="constant",
@@ -146,8 +145,7 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, dict[str, Any]]:
                                 max_clean_cost=0.25, uniform_background=False, seed=0, check_eps=3.0, apgd_steps=100,
                                 min_apgd_accuracy=0.30, max_attack_gap=0.03),
         "inversion": dict(images=8, steps=10_000, step_size=1.0, step_schedule="constant", noise_mean=0.5,
-                          noise_std=0.05, seed=0,
-                          **_UNVERIFIED_INVERSION_CLAIMS),
+                          noise_std=0.05, seed=0, **_UNVERIFIED_INVERSION_CLAIMS),
         "feature_visualization": dict(coordinates=8, seeds=4, steps=200, step_size=1.0, top=5,
                                       regularised_steps=1000, classes=10, class_seeds=3, class_eps=40.0,
                                       class_steps=60, class_step_size=1.0, class_step_schedule="constant", seed=0,

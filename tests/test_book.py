@@ -8,7 +8,6 @@ headless Chromium with no network (``tools/check_offline.py``).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,12 +26,6 @@ BOOK_CACHE = ROOT / "_build" / ".jupyter_cache"  # where `make book` keeps execu
 def _toc_chapters() -> list[str]:
     """The TOC's chapter entries (not the root page), as written in _toc.yml."""
     return run_chapters.toc_files()[1:]
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
 
 
 def _tail(text: str, n: int = 8000) -> str:
@@ -193,7 +186,7 @@ def test_built_book_renders_offline_in_chromium():
     if check_offline.find_chromium() is None:
         pytest.skip("Chromium is not installed: run `bash tools/setup_system.sh` (apt-get install -y chromium)")
     proc = subprocess.run([sys.executable, "-m", "tools.check_offline", "--html-dir", str(html)],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1200)
+                          cwd=ROOT, env=nbval_runs.subprocess_env(), capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, _tail(proc.stdout + proc.stderr)
     assert "passed" in proc.stdout.splitlines()[-1]
 

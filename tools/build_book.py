@@ -19,7 +19,6 @@ Prints the time of each step.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -100,9 +99,7 @@ def execute_chapters(toc: Path, cache_dir: Path) -> bool:
 
 def build(args: argparse.Namespace) -> int:
     vendor_js.vendor(quiet=False)
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on kernel start
+    env = nbval_runs.subprocess_env()
 
     toc, out_base, what = args.toc, args.path_output, "book"
     if args.chapter:

@@ -63,7 +63,9 @@ def cached_run(source: Path, cache_dir: Path):
     return record if record.data.get("executed_by") == EXECUTED_BY else None
 
 
-def _env() -> dict:
+def subprocess_env() -> dict:
+    """This environment with the interpreter's folder first on PATH, for the jupyter/pytest/Chromium tools that the
+    build and the tests start (so they come from the same virtual environment)."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on kernel start
@@ -90,7 +92,7 @@ def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) ->
            f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "tools.nbval_record", f"--nbval-record={executed_dir}",
            "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(ROOT), str(notebook)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode != 0 or not executed.exists():
