@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 import rrhelpers as rr
-from rrhelpers.data import first, iterate_batches
+from rrhelpers.data import NORMALIZATION, SYNTHETIC_SHAPES, first, iterate_batches, synthetic
 from rrhelpers.fusion import folded_batchnorm
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -242,13 +242,10 @@ def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, 
 
     args = parse_args(["--preset", name, "--out", os.devnull])
     config, runtime = configs(args)
-    sizes = {"cifar10": (3, 32, 50_000), "imagenet": (3, 224, 1_281_167), "restricted_imagenet": (3, 224, 257_748)}
-    channels, size, train_images = sizes[args.dataset]
-    model = rr.RobustModel(args.arch, 10, (0.5,) * channels, (0.25,) * channels).to(device)
-    g = torch.Generator().manual_seed(0)
-    n = config.batch_size * steps
-    images = (torch.rand(n, channels, size, size, generator=g) * 255).to(torch.uint8)
-    data = rr.ImageDataset(images, torch.randint(0, 10, (n,), generator=g), [str(i) for i in range(10)])
+    data = synthetic(args.dataset, config.batch_size * (steps + 1))
+    train_images = SYNTHETIC_SHAPES[args.dataset][2]
+    mean, std = NORMALIZATION[args.dataset]
+    model = rr.RobustModel(args.arch, len(data.classes), mean, std).to(device)
     projected = dry_run(model, data, config, runtime, steps, run_images=train_images)
     return {"benchmark": f"preset {name}", "device": str(device), "batch": config.batch_size,
             "attack_steps": config.adversary.steps if config.adversary else 0, "precision": runtime.precision,

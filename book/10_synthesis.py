@@ -154,15 +154,21 @@ display(widgets.live_view({"klass": ipywidgets.Dropdown(options=class_names[: cf
 # %% [markdown]
 # ## Claim check
 #
-# Generated images should be recognised as their class more often when the robust classifier made them than when
-# the standard one did: by the robust classifier, and by judges that took no part in making them. The
-# independent judges are two networks trained separately from everything above (a narrower, globally pooled
-# ResNet with other seeds; one with standard and one with robust training) and a pixel-space 5-nearest-neighbour
-# classifier. The assertion uses the robust classifier, the independent robust network and the nearest-neighbour
-# classifier. The independent *standard* network is printed too but not asserted on: a standard network reads
-# the non-robust features that the standard generator writes (adversarial examples transfer between standard
-# networks), so it measures the standard model's features rather than what the images show. The seeds' scores are
-# the baseline.
+# Generated images should be recognised as their class, and far more often when the robust classifier made them
+# than when the standard one did, by judges that took no part in making them: two networks trained separately from
+# everything above (a narrower, globally pooled ResNet with other seeds; one with standard and one with robust
+# training) and a pixel-space 5-nearest-neighbour classifier. The thresholds are the profile's: the independent
+# robust network and the pixel judge each recognise at least `min_recognised` of the robust model's images, and
+# the pixel judge at least `min_recognised_gap` more of them than of the standard model's. The independent robust
+# network's gap is printed, not asserted: where the standard model came out somewhat robust itself (one of three
+# seeds: 31% PGD accuracy at eps 1.5 instead of 12-15%), that judge recognised 93% of its images against 100%. The
+# independent *standard* network is printed too but not asserted on: a standard network reads the non-robust
+# features that the standard generator writes (adversarial examples transfer between standard networks), so it
+# measures the standard model's features rather than what the images show. The seeds' scores are the baseline.
+#
+# Retrained from three seeds (`python -m tools.seed_sweep --seeds 0 1 2 --chapters 10_synthesis`): the robust
+# model's images were recognised by the independent robust network 98.0% / 99.5% / 100% and by the pixel judge
+# 93.0% / 94.0% / 91.5% (the standard model's: 51.0% / 45.0% / 55.0%).
 
 # %%
 claim_classes = torch.arange(cfg.classes).repeat(cfg.claim_draws)
@@ -183,6 +189,9 @@ print(f"share of {len(claim_classes)} images recognised as their class, by judge
 print(f"{'made by':10s}" + "".join(f"{judge:>16s}" for judge in table["seed"]))
 for made_by, scores in table.items():
     print(f"{made_by:10s}" + "".join(f"{v:16.1%}" for v in scores.values()))
-for judge in ("robust", "indep. robust", "5-NN pixels"):
-    assert table["robust"][judge] > table["standard"][judge], \
-        f"the robust model's images should be recognised more often by the {judge} judge"
+for judge, key in (("indep. robust", "independent_robust"), ("5-NN pixels", "knn")):
+    rr.check_claim(f"robust_made.recognised.{key}", table["robust"][judge], at_least=cfg.min_recognised,
+                   why=f"the robust model's images should show their class (judge: {judge})")
+rr.check_claim("recognised_gap.knn", table["robust"]["5-NN pixels"] - table["standard"]["5-NN pixels"],
+               at_least=cfg.min_recognised_gap,
+               why="the standard model's images should look like their class far less often")

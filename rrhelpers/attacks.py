@@ -36,10 +36,12 @@ def pgd_attack(
     """PGD adversarial examples within ``eps`` of ``x`` (untargeted: raise the loss of ``labels``; targeted: lower
     the loss of the target ``labels``). Runs with the model in eval mode and returns the best iterate per example, or
     with ``use_best=False`` the last one (as torchattacks does), which saves the forward pass that evaluates it.
-    ``loss='margin'`` maximises the logit margin instead of the cross-entropy (untargeted only)."""
+    ``loss='margin'`` maximises the logit margin instead of the cross-entropy (untargeted only). The examples are
+    on the model's device (``x`` is moved there)."""
     if loss not in ("ce", "margin") or (loss == "margin" and targeted):
         raise ValueError(f"loss must be 'ce' or, untargeted, 'margin'; got {loss!r} (targeted={targeted})")
     step_size = default_step_size(eps, steps) if step_size is None else step_size
+    x = x.to(next(model.parameters(), x).device)  # a model without parameters takes x where it is
     with frozen(model, fold_batchnorm=True):
         result = optimize(
             (Margin if loss == "margin" else CrossEntropy)(model, labels),

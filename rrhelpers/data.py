@@ -363,6 +363,26 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 """Per-channel (mean, std) that models of each dataset normalise with (MadryLab's constants for the real data)."""
 
+SYNTHETIC_SHAPES: dict[str, tuple[tuple[int, int, int], int, int]] = {
+    "cifar10": ((3, 32, 32), 10, 50_000),
+    "imagenet": ((3, 224, 224), 1000, 1_281_167),
+    "restricted_imagenet": ((3, 224, 224), 9, 257_748),
+}
+"""(image shape, classes, training images) of the datasets :func:`synthetic` imitates."""
+
+
+def synthetic(name: str, images: int, seed: int = 0) -> ImageDataset:
+    """``images`` random images with random labels, shaped like dataset ``name``'s (``SYNTHETIC_SHAPES``): to
+    measure training throughput without the data (``python -m rrhelpers train --synthetic --dry-run STEPS``)."""
+    if name not in SYNTHETIC_SHAPES:
+        raise ValueError(f"no synthetic stand-in for {name!r}; choose one of {sorted(SYNTHETIC_SHAPES)}")
+    shape, classes, _ = SYNTHETIC_SHAPES[name]
+    generator = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (images, *shape), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, classes, (images,), generator=generator)
+    return ImageDataset(pixels, labels, [str(c) for c in range(classes)], f"synthetic-{name}")
+
+
 DATASETS = {
     "mnist5k": mnist5k,
     "photo_crops": photo_crops,

@@ -111,8 +111,9 @@ def wrap_classifier(network: nn.Module, arch: str, mean: Sequence[float], std: S
 
     ``arch`` names the architecture (``"torchvision:vgg19"``, ``"timm:resnet18"``) so that the model can be rebuilt
     from a saved file; ``network`` is its (pretrained) instance, taking images normalised with ``mean``/``std``.
-    The original network is left unchanged. The wrapped model's logits are checked against the original's
-    (unless ``avg_pool`` swaps its max-pooling for average pooling, which changes them on purpose).
+    The original network is left unchanged; the model is on its device. The wrapped model's logits are checked
+    against the original's (unless ``avg_pool`` swaps its max-pooling for average pooling, which changes them on
+    purpose).
     """
     from .models import RobustModel
 
@@ -121,7 +122,7 @@ def wrap_classifier(network: nn.Module, arch: str, mean: Sequence[float], std: S
     if not isinstance(layer, nn.Linear):
         raise ValueError(f"layer {head!r} is a {type(layer).__name__}, not the final nn.Linear of {arch}")
     arch_kwargs = {"head": head, "avg_pool": avg_pool, "network_kwargs": dict(network_kwargs or {})}
-    model = RobustModel(arch, layer.out_features, mean, std, arch_kwargs, classes)
+    model = RobustModel(arch, layer.out_features, mean, std, arch_kwargs, classes).to(layer.weight.device)
     body = {k: v for k, v in network.state_dict().items() if not k.startswith(head + ".")}
     try:
         model.backbone.network.load_state_dict(body)
@@ -140,7 +141,7 @@ def wrap_classifier(network: nn.Module, arch: str, mean: Sequence[float], std: S
 def _check_same_logits(model: nn.Module, original: nn.Module, channels: int, size: int) -> None:
     from .models import eval_mode
 
-    probe = torch.rand(2, channels, size, size, generator=torch.Generator().manual_seed(0))
+    probe = torch.rand(2, channels, size, size, generator=torch.Generator().manual_seed(0)).to(model.device)
     try:
         with eval_mode(original):
             expected = original(model.normalizer(probe))

@@ -31,8 +31,12 @@ class RobustModel(nn.Module):
 
     ``model(x)`` returns logits, ``model.representation(x)`` returns R(x), ``model.head`` is the final linear
     layer W. ``fake_relu=True`` makes the backbone's last ReLU pass gradients through zeros. Inputs are checked
-    (shape, [0, 1], NaN) unless ``check_inputs`` is False. ``config`` records how to rebuild the model
-    (architecture, its arguments, normalisation, class names), which checkpoints store beside the weights.
+    (shape, [0, 1], NaN) unless ``check_inputs`` is False; the range only for CPU tensors, since reading it back from
+    a GPU would synchronise every forward pass (each solver and training step): :meth:`predict`,
+    :func:`~rrhelpers.representations.representations` and :func:`~rrhelpers.solver.optimize` check the range of
+    their whole input once per call instead.
+    ``config`` records how to rebuild the model (architecture, its arguments, normalisation, class names), which
+    checkpoints store beside the weights.
     """
 
     def __init__(
@@ -86,7 +90,7 @@ class RobustModel(nn.Module):
     def forward_both(self, x: torch.Tensor, fake_relu: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and R(x) from one forward pass."""
         if self.check_inputs:
-            check_images(x, self.in_channels)
+            check_images(x, self.in_channels, sync=False)
         rep = self.backbone(self.normalizer(x), fake_relu=fake_relu)
         return self.head(rep), rep
 
@@ -100,6 +104,8 @@ class RobustModel(nn.Module):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Predicted class indices, in eval mode and batches (the model's mode is restored afterwards)."""
+        if self.check_inputs:  # here, once: the forward passes check no values of batches on a GPU
+            check_images(x, self.in_channels)
         with eval_mode(self):
             return torch.cat([self(x[i : i + batch_size].to(self.device)).argmax(1)
                               for i in range(0, len(x), batch_size)])

@@ -61,9 +61,14 @@ class _Scaled(Objective):
         return self.weight * self.inner(x)
 
 
-def _as_index(index: Index, batch: int, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(index, device=device, dtype=torch.long)
-    return t.expand(batch) if t.dim() == 0 else t
+def _on(value: Union[int, torch.Tensor], device: torch.device, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """``value`` as a tensor on ``device``. Objectives keep the result: they run at every solver step, and a copy
+    from the host each time would make the host wait for a GPU at every step."""
+    return torch.as_tensor(value, device=device, dtype=dtype)
+
+
+def _per_example(index: torch.Tensor, batch: int) -> torch.Tensor:
+    return index.expand(batch) if index.dim() == 0 else index
 
 
 class CrossEntropy(Objective):
@@ -74,7 +79,8 @@ class CrossEntropy(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)
-        return F.cross_entropy(logits, _as_index(self.labels, len(x), x.device), reduction="none")
+        self.labels = _on(self.labels, x.device, torch.long)
+        return F.cross_entropy(logits, _per_example(self.labels, len(x)), reduction="none")
 
 
 class Margin(Objective):
@@ -87,7 +93,8 @@ class Margin(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)
-        labels = _as_index(self.labels, len(x), x.device)
+        self.labels = _on(self.labels, x.device, torch.long)
+        labels = _per_example(self.labels, len(x))
         true = logits.gather(1, labels[:, None])[:, 0]
         others = logits.scatter(1, labels[:, None], float("-inf"))
         return others.amax(1) - true
@@ -101,7 +108,8 @@ class Logit(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.model(x)
-        return logits.gather(1, _as_index(self.classes, len(x), x.device)[:, None])[:, 0]
+        self.classes = _on(self.classes, x.device, torch.long)
+        return logits.gather(1, _per_example(self.classes, len(x))[:, None])[:, 0]
 
 
 class RepresentationDistance(Objective):
@@ -112,9 +120,9 @@ class RepresentationDistance(Objective):
         self.relative, self.fake_relu = relative, fake_relu
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        target = self.target.to(x.device)
-        dist = (self.model.representation(x, fake_relu=self.fake_relu) - target).norm(dim=1)
-        return dist / target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
+        self.target = _on(self.target, x.device)
+        dist = (self.model.representation(x, fake_relu=self.fake_relu) - self.target).norm(dim=1)
+        return dist / self.target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
 
 
 class Coordinate(Objective):
@@ -125,7 +133,8 @@ class Coordinate(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         rep = self.model.representation(x, fake_relu=self.fake_relu)
-        return rep.gather(1, _as_index(self.index, len(x), x.device)[:, None])[:, 0]
+        self.index = _on(self.index, x.device, torch.long)
+        return rep.gather(1, _per_example(self.index, len(x))[:, None])[:, 0]
 
 
 class ClippedCoordinate(Objective):
@@ -140,7 +149,8 @@ class ClippedCoordinate(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         rep = self.model.representation(x, fake_relu=self.fake_relu)
-        idx = _as_index(self.index, len(x), x.device)[:, None]
+        self.index = _on(self.index, x.device, torch.long)
+        idx = _per_example(self.index, len(x))[:, None]
         value = rep.gather(1, idx)[:, 0]
         others = rep.scatter(1, idx, float("-inf")).amax(dim=1)
         return torch.where(value < others, value, torch.zeros_like(value))
@@ -156,8 +166,11 @@ class CoordinateSum(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         rep = self.model.representation(x, fake_relu=self.fake_relu)
-        picked = rep.gather(1, self.indices.to(x.device))
-        return (picked if self.weights is None else picked * self.weights.to(x.device)).sum(dim=1)
+        self.indices = _on(self.indices, x.device)
+        if self.weights is not None:
+            self.weights = _on(self.weights, x.device)
+        picked = rep.gather(1, self.indices)
+        return (picked if self.weights is None else picked * self.weights).sum(dim=1)
 
 
 class PixelDistance(Objective):
@@ -167,9 +180,11 @@ class PixelDistance(Objective):
         self.target, self.mask = target.detach(), mask
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        diff = (x - self.target.to(x.device)) ** 2
+        self.target = _on(self.target, x.device)
+        diff = (x - self.target) ** 2
         if self.mask is not None:
-            diff = diff * self.mask.to(x.device)
+            self.mask = _on(self.mask, x.device)
+            diff = diff * self.mask
         return diff.flatten(1).sum(dim=1)
 
 
@@ -188,7 +203,9 @@ class RandomlyTransformed(Objective):
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        u = torch.rand(b, 4, generator=self.generator).to(x)
+        # on the generator's device: a CPU one gives the same draws on every device, one on x's saves a copy per call
+        device = x.device if self.generator is None else self.generator.device
+        u = torch.rand(b, 4, generator=self.generator, device=device).to(x)
         angle = (2 * u[:, 0] - 1) * math.radians(self.degrees)
         s = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 1]
         tx, ty = (2 * u[:, 2] - 1) * 2 * self.shift / w, (2 * u[:, 3] - 1) * 2 * self.shift / h

@@ -16,6 +16,7 @@ from .attacks import default_step_size
 from .models import RobustModel, eval_mode, frozen
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
 from .solver import Constraint, L2Ball, SolverResult, Unconstrained, memory_format_of, optimize
+from .validation import check_images
 
 def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
     """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
@@ -40,6 +41,8 @@ def solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optio
 @torch.no_grad()
 def representations(model: RobustModel, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """R(x) for a batch of any size, in eval mode."""
+    if getattr(model, "check_inputs", True):  # here, once: the forward passes check no values of batches on a GPU
+        check_images(x)
     with eval_mode(model):
         return torch.cat([model.representation(x[i : i + batch_size].to(model.device))
                           for i in range(0, len(x), batch_size)])

@@ -35,6 +35,14 @@ def memory_format_of(t: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def _draw(sample: Callable[..., torch.Tensor], shape: tuple[int, ...], like: torch.Tensor,
+          generator: Optional[torch.Generator]) -> torch.Tensor:
+    """``sample(shape)`` (``torch.rand`` or ``torch.randn``) on ``generator``'s device, moved to ``like``'s device
+    and dtype: torch draws only on a generator's own device, and a CPU generator gives the same start on any device."""
+    device = like.device if generator is None else generator.device
+    return sample(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
 def _l2_step(x: torch.Tensor, grad: torch.Tensor, step_size: float) -> torch.Tensor:
     return x + step_size * grad / (_per_example_norm(grad) + _TINY)
 
@@ -76,10 +84,10 @@ class L2Ball(Constraint):
 
     def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Uniform in the ball: a Gaussian direction and a radius eps * U^(1/d)."""
-        direction = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        direction = _draw(torch.randn, x0.shape, x0, generator)
         direction = direction / (_per_example_norm(direction) + _TINY)
         d = x0[0].numel()
-        u = torch.rand((x0.shape[0],) + (1,) * (x0.dim() - 1), generator=generator, device=x0.device, dtype=x0.dtype)
+        u = _draw(torch.rand, (x0.shape[0],) + (1,) * (x0.dim() - 1), x0, generator)
         return x0 + direction * self.eps * u.pow(1.0 / d)
 
 
@@ -101,7 +109,7 @@ class LinfBall(Constraint):
 
     def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Uniform in the cube."""
-        u = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        u = _draw(torch.rand, x0.shape, x0, generator)
         return x0 + (2 * u - 1) * self.eps
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoints import save_model
-from .data import DATASETS, NORMALIZATION, first, load_dataset
+from .data import DATASETS, NORMALIZATION, SYNTHETIC_SHAPES, first, load_dataset, synthetic
 from .evaluation import evaluate
 from .models import RobustModel
 from .training import AUGMENTATIONS, AttackConfig, Runtime, TrainConfig, train
@@ -92,6 +92,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--dry-run", type=int, default=0, metavar="STEPS",
                    help="only time STEPS training steps and project the time of the whole run")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --dry-run: random images shaped like the dataset's instead of the data (cifar10 and the "
+                        "ImageNets), so nothing is downloaded; the projection uses the real training-set size")
     p.add_argument("--no-progress", action="store_true")
     preset = _preset_in(argv if argv is not None else sys.argv[1:])
     if preset:
@@ -170,6 +173,15 @@ def _setup_distributed(device: Optional[str]) -> torch.device:
 
 
 def _datasets(args: argparse.Namespace, rank: int) -> tuple[Any, Any]:
+    if args.synthetic:
+        if not args.dry_run:
+            raise SystemExit("--synthetic only times a run (--dry-run STEPS): a model trained on random images is "
+                             "worth nothing")
+        if args.dataset not in SYNTHETIC_SHAPES:
+            raise SystemExit(f"--synthetic imitates {sorted(SYNTHETIC_SHAPES)}; --dataset {args.dataset} ships with "
+                             "the package or needs its folder")
+        images = (args.dry_run + 1) * args.batch_size
+        return synthetic(args.dataset, images, args.seed), None
     kwargs = {"root": args.data_root} if args.data_root and args.dataset not in ("mnist5k", "photo_crops") else {}
     if rank != 0 and dist.is_initialized():
         dist.barrier()  # rank 0 downloads first
@@ -205,10 +217,12 @@ def main(argv: Optional[list[str]] = None, on_step: Optional[Callable[[dict[str,
     torch.manual_seed(args.seed)
     model = RobustModel(args.arch, len(train_set.classes), mean, std, args.arch_kwargs, train_set.classes).to(device)
     if args.dry_run:
-        result = dry_run(model, train_set, config, runtime, args.dry_run)
+        run_images = SYNTHETIC_SHAPES[args.dataset][2] if args.synthetic else None
+        result = dry_run(model, train_set, config, runtime, args.dry_run, run_images)
         if rank == 0:
             print(f"{result['images_per_s']:.1f} images/s on {world} x {device.type}: the whole run "
-                  f"({config.epochs} epochs x {len(train_set)} images) would take {result['projected_hours']:.2f} h")
+                  f"({config.epochs} epochs x {result['images'] // config.epochs} images) would take "
+                  f"{result['projected_hours']:.2f} h")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     logs = RunLogs(args.out, args.tensorboard) if rank == 0 else None

@@ -24,7 +24,7 @@ from .data import NORMALIZATION, load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
 from .published import PUBLISHED, load_published
-from .training import AttackConfig, TrainConfig, train
+from .training import AttackConfig, Runtime, TrainConfig, train
 
 RECIPE_VERSION = 2
 """Bump when the training code changes in a way that changes results, to invalidate every cached model."""
@@ -92,8 +92,8 @@ _standard_and_robust(
 
 PHOTO_MEAN, PHOTO_STD = NORMALIZATION["photo_crops"]
 _standard_and_robust(
-    "quick-photo", AttackConfig(eps=0.5, steps=5), "colour photo crops (10 photographs, 32 px), small ResNet",
-    TrainConfig(epochs=15, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip"),
+    "quick-photo", AttackConfig(eps=1.0, steps=3), "colour photo crops (10 photographs, 32 px), small ResNet",
+    TrainConfig(epochs=10, batch_size=128, lr=0.1, schedule="cosine", augment="crop_flip"),
     dataset="photo_crops", arch="quick_resnet", mean=PHOTO_MEAN, std=PHOTO_STD,
     arch_kwargs={"in_channels": 3, "width": 32}, eval_eps=(0.0, 0.5))
 
@@ -144,8 +144,10 @@ def make_model(name: str, recipe: Recipe, progress: bool = True,
     test_set = load_dataset(recipe.dataset, "test")
     model = recipe.build(train_set.classes).to(device)
     state_path = path.with_suffix(".state.pt")
+    # channels-last: oneDNN's and cuDNN's faster convolutions (a training step of the quick ResNet about 1.2x
+    # faster on a 2-core CPU); how a run executes is not part of the recipe, and the weights are saved contiguous
     result = train(model, train_set, recipe.train, test_set, checkpoint=state_path, progress=progress,
-                   on_epoch=on_epoch)
+                   on_epoch=on_epoch, runtime=Runtime(channels_last=True))
     # the classic PGD-20 (cross-entropy, step 2.5 eps / 20): cheap enough to run on the whole test split while
     # training; chapter 2 reports the stronger default attack and APGD beside it
     accuracies = evaluate(model, test_set, recipe.eval_eps, steps=20, loss="ce", step_schedule="constant",

@@ -137,6 +137,7 @@ widgets.picker({"a": widgets.figure_png(fig), "b": b"not shown"})
 def test_one_nbval_run_serves_the_book_and_the_tests(tmp_path):
     """nbval's run is kept with its outputs and widget state, under the hash the book build looks up."""
     import jupyter_cache
+    from jupyter_cache.base import CacheBundleIn
 
     chapter, cache = tmp_path / "chapter.py", tmp_path / "cache"
     chapter.write_text(WIDGET_CHAPTER)
@@ -154,6 +155,13 @@ def test_one_nbval_run_serves_the_book_and_the_tests(tmp_path):
     views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"] for c in merged.cells
              for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views and all(v in state for v in views)
+    assert nbval_runs.runs_not_by_nbval(cache) == []
+    other = tmp_path / "other.py"  # a notebook that jupyter-book would have executed itself is reported
+    other.write_text(WIDGET_CHAPTER.replace("ran quick", "ran other"))
+    jupyter_cache.get_cache(str(cache)).cache_notebook_bundle(
+        CacheBundleIn(nbval_runs.read_chapter(other), str(other), data={"execution_seconds": 1.0}),
+        check_validity=False, overwrite=True)
+    assert nbval_runs.runs_not_by_nbval(cache) == [str(other)]
 
     chapter.write_text(WIDGET_CHAPTER + "\n# %%\nraise ValueError('boom')\n")  # new code: runs again, fails
     failed = nbval_runs.run(chapter, cache, tmp_path / "work")
@@ -189,6 +197,23 @@ def test_built_book_renders_offline_in_chromium():
                           cwd=ROOT, env=nbval_runs.subprocess_env(), capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, _tail(proc.stdout + proc.stderr)
     assert "passed" in proc.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_live_view_redraws_in_jupyterlab(user_cache):
+    """A reader's session: JupyterLab opens chapter 7 through jupytext, a kernel runs it with small parameters, and
+    typing another value into its live view's control makes the kernel send a new picture (``tools/check_live.py``,
+    headless Chromium driven over the DevTools protocol)."""
+    from rrhelpers import zoo
+
+    if check_offline.find_chromium() is None:
+        pytest.skip("Chromium is not installed: run `bash tools/setup_system.sh` (apt-get install -y chromium)")
+    if not all(zoo.cached_path(name).exists() for name in ("quick-standard", "quick-robust")):
+        pytest.skip("the quick models are not cached yet: run `make book` first (the check is timed)")
+    proc = subprocess.run([sys.executable, "-m", "tools.check_live", "--timeout", "110"], cwd=ROOT,
+                          env=nbval_runs.subprocess_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, _tail(proc.stdout + proc.stderr)
+    assert "redrew its live picture" in proc.stdout
 
 
 def test_book_tools_are_installed():

@@ -98,3 +98,23 @@ def test_reseeded_recipes_change_every_quick_key_and_nothing_else(monkeypatch):
     robust = zoo.RECIPES["quick-robust"]
     assert replace(robust, init_seed=robust.init_seed - 100,
                    train=replace(robust.train, seed=robust.train.seed - 100)).key() == before["quick-robust"]
+
+
+def test_evaluate_attacks_each_radius_on_the_survivors_of_the_smaller_one(monkeypatch):
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(1)
+    data = rr.ImageDataset(torch.rand(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g),
+                           [str(c) for c in range(10)])
+    attacked = []
+    original = rr.evaluation.pgd_attack
+
+    def counting(model, x, *args, **kwargs):
+        attacked.append(len(x))
+        return original(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(rr.evaluation, "pgd_attack", counting)
+    result = rr.evaluate(model, data, [1.0, 0.0, 0.3], steps=3, limit=30)
+    assert list(result) == [1.0, 0.0, 0.3] and result[0.0] >= result[0.3] >= result[1.0]
+    clean = (model.predict(data.images[:30]) == data.labels[:30]).sum()
+    assert attacked[0] == clean and sum(attacked[1:]) == round(result[0.3] * 30)
+    assert result[0.0] == rr.accuracy(model, data, limit=30)

@@ -7,6 +7,7 @@ import torch
 
 import rrhelpers as rr
 from rrhelpers.architectures import FakeReLU, build_backbone
+from rrhelpers.representations import representations
 
 from .conftest import tiny_model
 
@@ -81,6 +82,23 @@ def test_bad_inputs_get_clear_errors(bad, message):
     model = tiny_model()
     with pytest.raises(rr.InputError, match=message):
         model(bad)
+
+
+def test_forward_reads_no_values_off_the_cpu():
+    """Reading the range back from a GPU would synchronise it at every forward pass, so off the CPU only shape and
+    dtype are checked (meta tensors, which have no values, stand in for a GPU's)."""
+    model = tiny_model().to("meta")
+    assert model(torch.empty(2, 1, 8, 8, device="meta")).shape == (2, 10)
+    with pytest.raises(rr.InputError, match="1 channel"):
+        model(torch.empty(2, 3, 8, 8, device="meta"))
+
+
+def test_entry_points_check_the_range_of_their_whole_input():
+    model = tiny_model()
+    bad = torch.rand(3, 1, 8, 8) * 255
+    for entry in (model.predict, lambda x: representations(model, x)):
+        with pytest.raises(rr.InputError, match=r"values in \[0, 1\]"):
+            entry(bad)
 
 
 def test_input_checks_can_be_switched_off():

@@ -173,6 +173,24 @@ def test_objectives_compose():
     torch.testing.assert_close(rr.Coordinate(model, 3)(x), rep[:, 3])
 
 
+def test_objectives_move_what_they_hold_to_the_input_device_once():
+    """Labels, indices and targets are moved on the first call and kept: a copy from the host at every solver step
+    would make it wait for a GPU at every step. Meta tensors stand in for a GPU's."""
+    model = tiny_model().to("meta")
+    x = torch.empty(2, 1, 8, 8, device="meta")
+    objectives = [
+        rr.CrossEntropy(model, torch.tensor([1, 2])), rr.Margin(model, 3), rr.Logit(model, 3),
+        rr.Coordinate(model, torch.tensor([0, 1])), rr.ClippedCoordinate(model, 0),
+        rr.CoordinateSum(model, torch.tensor([[0, 1], [1, 2]]), torch.ones(2, 2)),
+        rr.RepresentationDistance(model, torch.zeros(2, model.num_features)),
+        rr.PixelDistance(torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8)),
+    ]
+    for objective in objectives:
+        assert objective(x).shape == (2,)
+        held = [v for v in vars(objective).values() if isinstance(v, (int, torch.Tensor)) and not isinstance(v, bool)]
+        assert held and all(isinstance(v, torch.Tensor) and v.device.type == "meta" for v in held), objective
+
+
 def test_solver_rejects_bad_arguments():
     x0 = torch.rand(2, 1, 4, 4)
     with pytest.raises(ValueError, match="one value per example"):

@@ -13,6 +13,7 @@ from rrhelpers.style import (
     LayerFeatures,
     content_loss,
     gram_matrix,
+    high_frequency_share,
     style_distance,
     stage_layers,
     style_loss,
@@ -328,3 +329,15 @@ def test_style_distance_is_zero_for_the_style_itself_and_matches_style_loss():
         targets = {k: gram_matrix(v) for k, v in feats(style).items()}
         expected = style_loss(feats(images), targets, {k: 1.0 / len(layers) for k in layers})
     torch.testing.assert_close(distance, expected)
+
+
+def test_high_frequency_share_tells_a_checkerboard_from_a_smooth_image():
+    i, j = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checkerboard = ((i + j) % 2).float().expand(3, 32, 32)
+    smooth = (0.5 + 0.4 * torch.sin(2 * torch.pi * i / 32)).float().expand(3, 32, 32)
+    shares = high_frequency_share(torch.stack([checkerboard, smooth, torch.full((3, 32, 32), 0.5)]))
+    assert shares[0] > 0.99 and shares[1] < 0.01 and shares[2] == 0
+    noisy = (smooth + 0.05 * torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert shares[1] < high_frequency_share(noisy)[0] < shares[0]
+    with pytest.raises(ValueError, match="Nyquist"):
+        high_frequency_share(smooth, cutoff=0)

@@ -73,6 +73,18 @@ def test_dry_run_projects_the_time(tmp_path, capsys):
     assert "images/s" in capsys.readouterr().out and not (tmp_path / "x").exists()
 
 
+def test_synthetic_dry_run_needs_no_data_and_projects_the_real_size(tmp_path, capsys):
+    code = train_cli.main(["--dataset", "cifar10", "--synthetic", "--dry-run", "1", "--arch", "quick_resnet",
+                           "--arch-kwargs", '{"in_channels": 3, "width": 4, "layers": [1]}', "--batch-size", "8",
+                           "--epochs", "2", "--no-progress", "--out", str(tmp_path / "x")])
+    assert code == 0
+    assert "(2 epochs x 50000 images)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--dry-run"):
+        train_cli.main(["--dataset", "cifar10", "--synthetic", "--out", str(tmp_path / "y")])
+    with pytest.raises(SystemExit, match="imitates"):
+        train_cli.main(TINY + ["--synthetic", "--dry-run", "1", "--out", str(tmp_path / "z")])
+
+
 @pytest.fixture(scope="module")
 def digits():
     train = rr.load_dataset("mnist5k", "train")

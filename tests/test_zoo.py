@@ -68,3 +68,17 @@ def test_quick_models_show_robustness(user_cache):
     print(acc)
     assert acc["quick-standard"][0.0] > 0.95 and acc["quick-robust"][0.0] > 0.95
     assert acc["quick-robust"][1.5] > acc["quick-standard"][1.5] + 0.4
+
+
+def test_profile_models_are_the_zoo_models_the_chapters_load():
+    from rrhelpers.prepare import profile_inverter_config, profile_models, profile_tasks
+
+    quick = profile_models("quick")
+    assert quick[:2] == ["quick-standard", "quick-robust"]
+    assert set(quick) == {n for n in zoo.RECIPES if n.startswith("quick")}
+    assert profile_models("imagenet") == [] and profile_inverter_config("imagenet") is None
+    assert profile_inverter_config("quick").epochs == rr.chapter_settings("quick", "feedforward_inversion").epochs
+    # what make book trains (and the benchmark times): every model, then an inverter per compared model
+    assert [what for what, _ in profile_tasks("quick")] == quick + ["inverter of quick-standard",
+                                                                    "inverter of quick-robust"]
+    assert profile_tasks("imagenet") == []

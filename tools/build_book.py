@@ -8,11 +8,14 @@ Usage, from the repository root (``make book`` runs the first)::
     python -m tools.build_book --toc other_toc.yml # another table of contents (e.g. a subset of chapters)
 
 Steps: vendor MathJax, require.js and the widget manager from the npm registry if not already there
-(``tools/vendor_js.py``, cached in ``book/_static/vendor/``); execute every chapter whose code changed since its
+(``tools/vendor_js.py``, cached in ``book/_static/vendor/``); for the whole book, make the quick profile's
+models if they are not cached (``rrhelpers.prepare``: trained in this process, several times faster than inside a
+chapter's kernel); execute every chapter whose code changed since its
 last run under nbval (``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), keeping
 the executed notebooks in the build's jupyter-cache; stop with the failing cells if one did not pass; run
 ``jupyter-book build``, which finds every chapter in that cache and renders it without executing it again; exit
-non-zero if Sphinx failed; then check that no built page loads a script, stylesheet or font from the network.
+non-zero if Sphinx failed or if jupyter-book executed a chapter itself; then check that no built page loads a
+script, stylesheet or font from the network.
 Prints the time of each step.
 """
 
@@ -130,6 +133,11 @@ def build(args: argparse.Namespace) -> int:
               "{html,.doctrees,.jupyter_cache,jupyter_execute}")
 
     start = time.perf_counter()
+    if not args.chapter:  # one chapter's run makes only what it loads, in its kernel
+        from rrhelpers.prepare import prepare_profile
+
+        prepare_profile("quick")  # the chapters' default profile: its models, trained here if not cached
+        print(f"build_book: quick models ready in {time.perf_counter() - start:.1f} s", flush=True)
     if not execute_chapters(Path(toc).resolve() if toc else run_chapters.TOC, html_dir.parent / ".jupyter_cache"):
         banner(f"{what}: a chapter failed under nbval after {time.perf_counter() - start:.1f} s; its failing cells "
                "are above", ok=False)
@@ -147,6 +155,12 @@ def build(args: argparse.Namespace) -> int:
         banner(f"{what} build failed (exit {proc.returncode}) after {elapsed:.1f} s; look above for the failing "
                "chapter and cell", ok=False)
         return proc.returncode or 1
+
+    twice = nbval_runs.runs_not_by_nbval(html_dir.parent / ".jupyter_cache")
+    if twice:
+        banner(f"jupyter-book executed {twice} itself instead of rendering nbval's run: the notebook it reads "
+               "differs from tools/nbval_runs.read_chapter's (see _config.yml's nb_custom_formats)", ok=False)
+        return 3
 
     remote = remote_resources(html_dir)
     if remote:

@@ -72,6 +72,16 @@ def subprocess_env() -> dict:
     return env
 
 
+def runs_not_by_nbval(cache_dir: Path) -> list[str]:
+    """The notebooks that something other than nbval executed into the cache: after a build, jupyter-book itself,
+    which happens when the notebook it reads differs from the one nbval ran (say ``read_chapter`` and
+    ``_config.yml``'s ``nb_custom_formats`` drifted apart), so a chapter would silently run twice."""
+    if not cache_dir.exists():
+        return []
+    return sorted(record.uri for record in _cache(cache_dir).list_cache_records()
+                  if record.data.get("executed_by") != EXECUTED_BY)
+
+
 def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) -> NbvalRun:
     """Run ``source`` under ``pytest --nbval-lax`` (unless ``reuse`` and a passing run of this code is cached) and
     cache the executed notebook if every cell passed."""
