@@ -5,7 +5,7 @@ from .claims import check_claim
 from .checkpoints import CheckpointError, load_model_file, save_model
 from .data import DatasetNotFoundError, ImageDataset, load_dataset
 from .evaluation import accuracy, apgd_robust, evaluate
-from .foreign import wrap_classifier
+from .wrapping import wrap_classifier
 from .inverter import FeedforwardInverter
 from .inverter_training import InverterConfig, load_inverter, train_inverter
 from .models import RobustModel, eval_mode
@@ -25,7 +25,7 @@ from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
 from .training import AttackConfig, TrainConfig, TrainResult, train
 from .validation import InputError, check_images
-from .zoo import RECIPES, load_model, model_info
+from .zoo import RECIPES, load_model
 
 __version__ = "0.1.0"
 
@@ -66,7 +66,6 @@ __all__ = [
     "load_model",
     "load_model_file",
     "make_constraint",
-    "model_info",
     "optimize",
     "PROFILES",
     "chapter_settings",

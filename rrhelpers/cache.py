@@ -1,4 +1,5 @@
-"""Where rrhelpers keeps what it trains and downloads, and a lock so two processes never make the same file."""
+"""Where rrhelpers keeps what it trains and downloads, and the one make-or-load rule: a missing file is made once,
+under a lock, so two processes never make the same file."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 
 def cache_dir() -> Path:
@@ -28,3 +29,18 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def made_once(path: Path, make: Callable[[], None], *, refusal: Optional[str] = None) -> Path:
+    """``path``, calling ``make()`` (which writes it) first if it does not exist, under a lock beside it so that
+    concurrent callers make it once; ``refusal`` set means making is not allowed: a missing file raises
+    FileNotFoundError with that message."""
+    path = Path(path)
+    if path.exists():
+        return path
+    if refusal is not None:
+        raise FileNotFoundError(refusal)
+    with file_lock(path.with_suffix(".lock")):
+        if not path.exists():
+            make()
+    return path

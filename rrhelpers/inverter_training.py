@@ -29,7 +29,7 @@ from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator,
     load_inverter_file, save_inverter
 from .models import RobustModel, frozen
 from .style import LayerFeatures, stage_layers
-from .cache import cache_dir, file_lock
+from .cache import cache_dir, made_once
 from .zoo import RECIPES, load_model
 
 STATISTICS_IMAGES = 4096
@@ -223,17 +223,16 @@ def load_inverter(classifier: str, config: InverterConfig = InverterConfig(), de
         raise ValueError(f"{classifier!r} is not a zoo model; choose one of {sorted(RECIPES)}, or train an inverter "
                          "for your own classifier with train_inverter(...)")
     path = inverter_path(classifier, config)
-    if not path.exists():
-        if not train_if_missing:
-            raise FileNotFoundError(f"the inverter of {classifier!r} is not cached at {path}; "
-                                    "call with train_if_missing=True")
-        with file_lock(path.with_suffix(".lock")):
-            if not path.exists():
-                model = load_model(classifier, device=device, progress=progress)
-                train_set = load_dataset(RECIPES[classifier].dataset, "train")
-                state_path = path.with_suffix(".state.pt")
-                inverter = train_inverter(model, train_set, config, state_path, progress=progress, on_epoch=on_epoch)
-                inverter.metadata["classifier"] = classifier
-                save_inverter(inverter, path)
-                state_path.unlink(missing_ok=True)
+
+    def make() -> None:
+        model = load_model(classifier, device=device, progress=progress)
+        train_set = load_dataset(RECIPES[classifier].dataset, "train")
+        state_path = path.with_suffix(".state.pt")
+        inverter = train_inverter(model, train_set, config, state_path, progress=progress, on_epoch=on_epoch)
+        inverter.metadata["classifier"] = classifier
+        save_inverter(inverter, path)
+        state_path.unlink(missing_ok=True)
+
+    made_once(path, make, refusal=None if train_if_missing else
+              f"the inverter of {classifier!r} is not cached at {path}; call with train_if_missing=True")
     return load_inverter_file(path, device)

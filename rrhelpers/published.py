@@ -15,12 +15,12 @@ from typing import Any, Optional
 
 import torch
 
-from .cache import cache_dir, file_lock
+from .cache import cache_dir, made_once
 from .checkpoints import load_model_file, save_model
 from .convert import IMAGENET_NORMALIZATION, extract_state_dict, model_from_state_dict, read_checkpoint
 from .data import RESTRICTED_IMAGENET_RANGES
 from .downloads import DownloadError, download, verify
-from .foreign import wrap_classifier
+from .wrapping import wrap_classifier
 from .models import RobustModel
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -195,14 +195,15 @@ def load_published(name: str, device: str | torch.device = "cpu", fetch: bool = 
     of the original file it was converted from.
     """
     converted = converted_path(name)
-    if not converted.exists():
-        with file_lock(converted.with_suffix(".lock")):
-            if not converted.exists():
-                original = _find_original(name, fetch, progress)
-                model = convert_original(name, original)
-                metadata = {"name": name, "published": _entry(name).to_dict(),
-                            "original_sha256": verify(original, _entry(name).sha256)}
-                save_model(model, converted, metadata)
+
+    def convert() -> None:
+        original = _find_original(name, fetch, progress)
+        model = convert_original(name, original)
+        metadata = {"name": name, "published": _entry(name).to_dict(),
+                    "original_sha256": verify(original, _entry(name).sha256)}
+        save_model(model, converted, metadata)
+
+    made_once(converted, convert)
     model, metadata = load_model_file(converted, device)
     model.metadata = metadata
     return model.eval()

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .cache import cache_dir, file_lock
+from .cache import cache_dir, made_once
 from .checkpoints import load_model_file, save_model
 from .convert import load_checkpoint
 from .data import NORMALIZATION, load_dataset
@@ -186,12 +186,9 @@ def load_model(
         return load_published(name, device, download, progress)
     if name in RECIPES:
         path = cached_path(name)
-        if not path.exists():
-            if not train_if_missing:
-                raise FileNotFoundError(f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
-            with file_lock(path.with_suffix(".lock")):
-                if not path.exists():
-                    make_model(name, RECIPES[name], progress, on_epoch, device)
+        made_once(path, lambda: make_model(name, RECIPES[name], progress, on_epoch, device),
+                  refusal=None if train_if_missing else
+                  f"zoo model {name!r} is not cached at {path}; call with train_if_missing=True")
     else:
         path = Path(name).expanduser()
         if not path.exists():
@@ -216,8 +213,3 @@ def trained_on(model: RobustModel) -> str:
             return record["dataset"]
     raise ValueError("this model's metadata names no dataset: only zoo and published models (rr.load_model by name) "
                      "record what they were trained on")
-
-
-def model_info(name: str) -> dict[str, Any]:
-    """The cached metadata (accuracies, training time, history) of a zoo model, training it if needed."""
-    return load_model(name, progress=False).metadata

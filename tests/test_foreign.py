@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers.foreign import wrap_classifier
+from rrhelpers.wrapping import wrap_classifier
 
 from .test_convert import _randomise_batchnorm
 
