@@ -8,6 +8,7 @@ a training epoch runs several times faster than inside a notebook kernel that re
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -50,11 +51,13 @@ def profile_tasks(profile: str = "quick") -> list[tuple[str, Callable[[], Any]]]
 
 
 def prepare_profile(profile: str = "quick", *, report: Callable[[str], None] = print) -> list[str]:
-    """Load every zoo model and inverter that ``profile``'s chapters use, training what is not cached; returns
-    what was loaded."""
+    """Load every zoo model and inverter that ``profile``'s chapters use, training what is not cached; reports each
+    with the seconds it took and returns what was loaded."""
     made = []
     for what, make in profile_tasks(profile):
-        report(f"prepare: {what}")
+        report(f"prepare: {what} ...")
+        started = time.perf_counter()
         make()
+        report(f"prepare: {what} ready in {time.perf_counter() - started:.0f} s")
         made.append(what)
     return made
