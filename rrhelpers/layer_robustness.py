@@ -63,18 +63,18 @@ class LayerRobustness:
     pairs: torch.Tensor
 
 
-def _bootstrap_ci(
+def _bootstrap_ratios(
     num: dict[str, torch.Tensor],
     den: dict[str, torch.Tensor],
     pairs: torch.Tensor,
     n_images: int,
     n_boot: int,
-    confidence: float,
     generator: torch.Generator,
-) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap over images; a pair's weight is the product of its two images' multiplicities."""
-    lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
-    ratios: dict[str, list[torch.Tensor]] = {layer: [] for layer in num}
+) -> dict[str, torch.Tensor]:
+    """Bootstrap replicates of numerator mean / denominator mean for every key, all keys on the same resampled
+    images (so replicates of two keys can be compared pairwise); NaN where a replicate holds none of the pairs.
+    Images are resampled with replacement; a pair's weight is the product of its two images' multiplicities."""
+    ratios: dict[str, list[torch.Tensor]] = {key: [] for key in num}
     for start in range(0, n_boot, 100):  # blocks of replicates keep the (replicates, pairs) weights small
         block = min(100, n_boot - start)
         idx = torch.randint(n_images, (block, n_images), generator=generator)
@@ -82,20 +82,36 @@ def _bootstrap_ci(
         counts.scatter_add_(1, idx, torch.ones(block, n_images, dtype=torch.float64))
         pair_w = counts[:, pairs[:, 0]] * counts[:, pairs[:, 1]]  # (block, n_pairs)
         pair_total = pair_w.sum(dim=1)
-        valid = pair_total > 0  # a replicate may contain none of the sampled pairs when pairs are few
-        for layer in num:
-            n_b = counts @ num[layer].double() / n_images
-            d_b = (pair_w @ den[layer].double()) / pair_total.clamp_min(1e-300)
-            ratios[layer].append((n_b / d_b)[valid & (d_b > 0)])
-    out = {}
-    for layer, chunks in ratios.items():
-        r = torch.cat(chunks)
-        if len(r) == 0:
-            out[layer] = (math.nan, math.nan)
-        else:
-            q = torch.quantile(r, torch.tensor([lo_q, hi_q], dtype=torch.float64))
-            out[layer] = (float(q[0]), float(q[1]))
-    return out
+        for key in num:
+            n_b = counts @ num[key].double() / n_images
+            d_b = (pair_w @ den[key].double()) / pair_total.clamp_min(1e-300)
+            valid = (pair_total > 0) & (d_b > 0)  # few pairs: a replicate may contain none of them
+            ratios[key].append(torch.where(valid, n_b / d_b.where(valid, torch.ones_like(d_b)),
+                                           torch.full_like(d_b, math.nan)))
+    return {key: torch.cat(chunks) for key, chunks in ratios.items()}
+
+
+def _percentile_interval(replicates: torch.Tensor, confidence: float) -> tuple[float, float]:
+    r = replicates[~torch.isnan(replicates)]
+    if len(r) == 0:
+        return (math.nan, math.nan)
+    q = torch.quantile(r, torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=torch.float64))
+    return (float(q[0]), float(q[1]))
+
+
+def rf_difference(lower: LayerRobustness, higher: LayerRobustness, *, n_boot: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """``higher.ratio - lower.ratio`` with a paired percentile bootstrap interval: both R(f) measured on the same
+    images and pairs (two models, same ``images`` and ``seed``), each replicate resamples those images once for
+    both, so the interval is that of the difference, far narrower than two separate intervals side by side."""
+    if lower.n_images != higher.n_images or not torch.equal(lower.pairs, higher.pairs):
+        raise ValueError("rf_difference compares R(f) measured on the same images and pairs: call layer_robustness "
+                         "with the same images and seed for both models")
+    replicates = _bootstrap_ratios(
+        {"lower": lower.numerator_values, "higher": higher.numerator_values},
+        {"lower": lower.denominator_values, "higher": higher.denominator_values},
+        lower.pairs, lower.n_images, n_boot, torch.Generator().manual_seed(seed))
+    return higher.ratio - lower.ratio, _percentile_interval(replicates["higher"] - replicates["lower"], confidence)
 
 
 def layer_robustness(
@@ -204,13 +220,14 @@ def layer_robustness(
 
     num_t = {layer: torch.cat(v) for layer, v in num.items()}
     den_t = {layer: torch.cat(v) for layer, v in den.items()}
-    cis = _bootstrap_ci(num_t, den_t, pair_idx, n, n_boot, confidence, boot_gen)
+    replicates = _bootstrap_ratios(num_t, den_t, pair_idx, n, n_boot, boot_gen)
     out = {}
     for layer in layer_list:
         numerator, denominator = float(num_t[layer].double().mean()), float(den_t[layer].double().mean())
         ratio = numerator / denominator if denominator > 0 else math.inf
         out[layer] = LayerRobustness(
-            layer, ratio, numerator, denominator, n, n_pairs, cis[layer], confidence, eps,
+            layer, ratio, numerator, denominator, n, n_pairs, _percentile_interval(replicates[layer], confidence),
+            confidence, eps,
             num_t[layer], den_t[layer], pair_idx,
         )
     return out

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rrhelpers.layer_robustness import LayerDistance, layer_robustness
+from rrhelpers.layer_robustness import LayerDistance, layer_robustness, rf_difference
 from rrhelpers.style import (
     LayerFeatures,
     content_loss,
@@ -284,6 +284,25 @@ def test_layer_robustness_ci_shrinks_with_more_images_and_covers_the_truth(linea
         widths[n] = r.ci[1] - r.ci[0]
     assert widths[128] < 0.5 * widths[8]
     assert widths[128] > 0
+
+
+def test_rf_difference_is_paired_and_needs_the_same_images(linear_net):
+    net, _ = linear_net
+    w, b = _matrix([2.0, 1.0, 0.3], C, seed=0), _matrix([3.3, 1.5, 1.0, 0.5, 0.2], C * H * W, seed=1)
+    other_net = LinearNet(w, b)  # the same directions, a larger top singular value in the last layer
+    images = _images(32, C, H, W, seed=25, lo=0.3, hi=0.7)
+    first, second = (layer_robustness(m, images, "lin", eps=EPS, steps=5, step_size=EPS, seed=4)["lin"]
+                     for m in (net, other_net))
+    diff, (lo, hi) = rf_difference(first, second, seed=4)
+    assert diff == pytest.approx(second.ratio - first.ratio) and diff > 0
+    assert 0 < lo < diff < hi
+    # both ratios come from the same images: the interval of their difference is much narrower than the two
+    # intervals side by side, which here overlap
+    assert second.ci[0] < first.ci[1]
+    assert hi - lo < 0.5 * min(first.ci[1] - first.ci[0], second.ci[1] - second.ci[0])
+    fewer = layer_robustness(net, images[:16], "lin", eps=EPS, steps=5, step_size=EPS, seed=4)["lin"]
+    with pytest.raises(ValueError, match="same images"):
+        rf_difference(first, fewer)
 
 
 def test_layer_robustness_is_reproducible_and_per_layer(linear_net):
