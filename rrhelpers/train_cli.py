@@ -34,6 +34,7 @@ from .data import DATASETS, NORMALIZATION, SYNTHETIC_SHAPES, first, load_dataset
 from .evaluation import evaluate
 from .models import RobustModel
 from .training import AUGMENTATIONS, AttackConfig, Runtime, TrainConfig, train
+from .zoo import RECIPES, Recipe
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cifar10-l2-fast": dict(
@@ -55,13 +56,35 @@ eps 0.5) in under an hour on one H100. Its accuracy on a GPU has not been measur
 machine's throughput for it and projects the time. ``restricted-imagenet-l2-3.5`` is the paper's Restricted
 ImageNet model (Appendix A: ResNet-50, 110 epochs, lr 0.1 dropped 10x at 30 and 60, batch 128, L2 eps 3.5 with 7
 steps of 0.1); ``imagenet-l2-3`` an ImageNet ResNet-50 at L2 eps 3 (PGD-3, 90 epochs; the images are augmented by
-the folder's own random-resized-crop and flip)."""
+the folder's own random-resized-crop and flip). Every zoo recipe (``rr.RECIPES``, e.g. ``quick-robust``) is a preset
+too: :func:`recipe_options`."""
+
+
+def recipe_options(recipe: Recipe) -> dict[str, Any]:
+    """A zoo recipe as the command line's defaults: the same data, architecture, initialisation seed, training and
+    test radii, channels-last as the zoo trains (so ``--preset quick-robust`` trains what ``rr.load_model`` would)."""
+    train = recipe.train
+    options = dict(dataset=recipe.dataset, arch=recipe.arch, arch_kwargs=dict(recipe.arch_kwargs), epochs=train.epochs,
+                   batch_size=train.batch_size, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay,
+                   schedule=train.schedule, milestones=list(train.milestones), lr_decay=train.lr_decay,
+                   augment=train.augment, seed=train.seed, init_seed=recipe.init_seed, eval_eps=list(recipe.eval_eps),
+                   channels_last=True, eps=0.0)
+    if train.adversary is not None:
+        options.update(eps=train.adversary.eps, attack_steps=train.adversary.steps,
+                       attack_step_size=train.adversary.step_size, norm=train.adversary.norm)
+    return options
+
+
+def preset_options(name: str) -> dict[str, Any]:
+    """The defaults that ``--preset name`` sets: a recipe above, or a zoo recipe's."""
+    return PRESETS[name] if name in PRESETS else recipe_options(RECIPES[name])
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m rrhelpers train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a recipe; explicit options override it")
+    p.add_argument("--preset", choices=sorted({*PRESETS, *RECIPES}),
+                   help="start from a recipe (one above, or any zoo model's); explicit options override it")
     p.add_argument("--out", type=Path, required=True, help="run folder (state, logs, final model)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist5k")
     p.add_argument("--data-root", default=None, help="where CIFAR-10 is (downloaded) or the ImageNet folder")
@@ -79,8 +102,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--schedule", choices=["step", "cosine"], default="step")
     p.add_argument("--milestones", type=int, nargs="*", default=[])
+    p.add_argument("--lr-decay", type=float, default=0.1, help="learning-rate factor at each milestone")
     p.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="none")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="data order and augmentation (and initialisation by default)")
+    p.add_argument("--init-seed", type=int, default=None, help="initialisation of the weights; default: --seed")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -98,16 +123,16 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true")
     preset = _preset_in(argv if argv is not None else sys.argv[1:])
     if preset:
-        p.set_defaults(**PRESETS[preset])
+        p.set_defaults(**preset_options(preset))
     return p.parse_args(argv)
 
 
 def _preset_in(argv: list[str]) -> Optional[str]:
     for i, arg in enumerate(argv):
         if arg == "--preset" and i + 1 < len(argv):
-            return argv[i + 1] if argv[i + 1] in PRESETS else None
+            return argv[i + 1] if argv[i + 1] in {*PRESETS, *RECIPES} else None
         if arg.startswith("--preset="):
-            return arg.split("=", 1)[1] if arg.split("=", 1)[1] in PRESETS else None
+            return arg.split("=", 1)[1] if arg.split("=", 1)[1] in {*PRESETS, *RECIPES} else None
     return None
 
 
@@ -118,7 +143,7 @@ def configs(args: argparse.Namespace) -> tuple[TrainConfig, Runtime]:
                                  norm=args.norm)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                          weight_decay=args.weight_decay, schedule=args.schedule, milestones=tuple(args.milestones),
-                         augment=args.augment, adversary=adversary, seed=args.seed)
+                         lr_decay=args.lr_decay, augment=args.augment, adversary=adversary, seed=args.seed)
     runtime = Runtime(precision=args.precision, channels_last=args.channels_last, compile=args.compile,
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     return config, runtime
@@ -206,6 +231,14 @@ def dry_run(model: RobustModel, train_set: Any, config: TrainConfig, runtime: Ru
     return {"images_per_s": per_s, "projected_hours": images / per_s / 3600, "images": images}
 
 
+def initial_model(args: argparse.Namespace, classes: list[str]) -> RobustModel:
+    """The untrained ``--arch`` with the dataset's normalisation, its weights drawn after seeding the global
+    generator with ``--init-seed`` (default ``--seed``), as the zoo does with a recipe's ``init_seed``."""
+    mean, std = NORMALIZATION[args.dataset]
+    torch.manual_seed(args.seed if args.init_seed is None else args.init_seed)
+    return RobustModel(args.arch, len(classes), mean, std, args.arch_kwargs, classes)
+
+
 def main(argv: Optional[list[str]] = None, on_step: Optional[Callable[[dict[str, float]], None]] = None) -> int:
     args = parse_args(argv)
     device = _setup_distributed(args.device)
@@ -213,9 +246,7 @@ def main(argv: Optional[list[str]] = None, on_step: Optional[Callable[[dict[str,
     world = dist.get_world_size() if dist.is_initialized() else 1
     config, runtime = configs(args)
     train_set, test_set = _datasets(args, rank)
-    mean, std = NORMALIZATION[args.dataset]
-    torch.manual_seed(args.seed)
-    model = RobustModel(args.arch, len(train_set.classes), mean, std, args.arch_kwargs, train_set.classes).to(device)
+    model = initial_model(args, train_set.classes).to(device)
     if args.dry_run:
         run_images = SYNTHETIC_SHAPES[args.dataset][2] if args.synthetic else None
         result = dry_run(model, train_set, config, runtime, args.dry_run, run_images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import socket
 import subprocess
@@ -60,6 +61,31 @@ def test_preset_sets_defaults_that_options_override(tmp_path):
     assert args.epochs == 3
     config, runtime = train_cli.configs(args)
     assert config.adversary.steps == 5 and runtime.precision == "bf16"
+
+
+@pytest.mark.parametrize("name", ["quick-robust", "quick-judge-standard", "cifar10-robust"])
+def test_every_zoo_recipe_is_a_preset(tmp_path, name):
+    recipe = rr.RECIPES[name]
+    args = train_cli.parse_args(["--preset", name, "--out", str(tmp_path)])
+    config, runtime = train_cli.configs(args)
+    assert config == recipe.train and runtime.channels_last
+    assert (args.dataset, args.arch, args.arch_kwargs) == (recipe.dataset, recipe.arch, recipe.arch_kwargs)
+    assert args.init_seed == recipe.init_seed and args.eval_eps == list(recipe.eval_eps)
+    assert train_cli.configs(train_cli.parse_args(["--preset", name, "--out", str(tmp_path), "--eps", "0"]))[0] \
+        == dataclasses.replace(recipe.train, adversary=None)  # options still override
+
+
+def test_a_zoo_preset_starts_from_the_zoo_models_initial_weights(tmp_path):
+    classes = [str(c) for c in range(10)]
+    for name in ("quick-robust", "quick-judge-robust"):  # init seeds 0 and 1
+        args = train_cli.parse_args(["--preset", name, "--out", str(tmp_path)])
+        expected = rr.RECIPES[name].build(classes).state_dict()
+        actual = train_cli.initial_model(args, classes).state_dict()
+        assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    seeded = train_cli.initial_model(train_cli.parse_args(TINY + ["--out", str(tmp_path), "--seed", "1"]), classes)
+    other = train_cli.initial_model(train_cli.parse_args(TINY + ["--out", str(tmp_path), "--seed", "1",
+                                                                 "--init-seed", "2"]), classes)
+    assert not torch.equal(seeded.head.weight, other.head.weight)
 
 
 def test_tensorboard_without_the_package_says_what_to_do(tmp_path, monkeypatch):
