@@ -238,19 +238,19 @@ def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.N
 def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
     """Throughput of a training preset (its model, batch, attack, precision and memory format) on stand-in images of
     the dataset's shape, and the time the whole run would take at that rate."""
-    from rrhelpers.train_cli import PRESETS, configs, dry_run, parse_args
+    from rrhelpers.train_cli import configs, dry_run, parse_args, preset_options
 
     args = parse_args(["--preset", name, "--out", os.devnull])
     config, runtime = configs(args)
     data = synthetic(args.dataset, config.batch_size * (steps + 1))
     train_images = SYNTHETIC_SHAPES[args.dataset][2]
     mean, std = NORMALIZATION[args.dataset]
-    model = rr.RobustModel(args.arch, len(data.classes), mean, std).to(device)
+    model = rr.RobustModel(args.arch, len(data.classes), mean, std, args.arch_kwargs).to(device)
     projected = dry_run(model, data, config, runtime, steps, run_images=train_images)
     return {"benchmark": f"preset {name}", "device": str(device), "batch": config.batch_size,
             "attack_steps": config.adversary.steps if config.adversary else 0, "precision": runtime.precision,
             "images_per_s": projected["images_per_s"], "epochs": config.epochs, "train_images": train_images,
-            "projected_hours": projected["projected_hours"], "preset": PRESETS[name]}
+            "projected_hours": projected["projected_hours"], "preset": preset_options(name)}
 
 
 def pgd_step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
