@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 import rrhelpers as rr
-from rrhelpers.data import NORMALIZATION, SYNTHETIC_SHAPES, first, iterate_batches, synthetic
+from rrhelpers.data import SYNTHETIC_SHAPES, first, iterate_batches, synthetic
 from rrhelpers.fusion import folded_batchnorm
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -238,14 +238,13 @@ def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.N
 def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
     """Throughput of a training preset (its model, batch, attack, precision and memory format) on stand-in images of
     the dataset's shape, and the time the whole run would take at that rate."""
-    from rrhelpers.train_cli import configs, dry_run, parse_args, preset_options
+    from rrhelpers.train_cli import configs, dry_run, initial_model, parse_args, preset_options
 
     args = parse_args(["--preset", name, "--out", os.devnull])
     config, runtime = configs(args)
     data = synthetic(args.dataset, config.batch_size * (steps + 1))
     train_images = SYNTHETIC_SHAPES[args.dataset][2]
-    mean, std = NORMALIZATION[args.dataset]
-    model = rr.RobustModel(args.arch, len(data.classes), mean, std, args.arch_kwargs).to(device)
+    model = initial_model(args, data.classes).to(device)
     projected = dry_run(model, data, config, runtime, steps, run_images=train_images)
     return {"benchmark": f"preset {name}", "device": str(device), "batch": config.batch_size,
             "attack_steps": config.adversary.steps if config.adversary else 0, "precision": runtime.precision,

@@ -86,8 +86,7 @@ def _bootstrap_ratios(
             n_b = counts @ num[key].double() / n_images
             d_b = (pair_w @ den[key].double()) / pair_total.clamp_min(1e-300)
             valid = (pair_total > 0) & (d_b > 0)  # few pairs: a replicate may contain none of them
-            ratios[key].append(torch.where(valid, n_b / d_b.where(valid, torch.ones_like(d_b)),
-                                           torch.full_like(d_b, math.nan)))
+            ratios[key].append((n_b / d_b).masked_fill(~valid, math.nan))
     return {key: torch.cat(chunks) for key, chunks in ratios.items()}
 
 

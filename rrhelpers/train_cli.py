@@ -75,6 +75,11 @@ def recipe_options(recipe: Recipe) -> dict[str, Any]:
     return options
 
 
+def preset_names() -> list[str]:
+    """What ``--preset`` accepts: the recipes above and every zoo recipe."""
+    return sorted({*PRESETS, *RECIPES})
+
+
 def preset_options(name: str) -> dict[str, Any]:
     """The defaults that ``--preset name`` sets: a recipe above, or a zoo recipe's."""
     return PRESETS[name] if name in PRESETS else recipe_options(RECIPES[name])
@@ -83,7 +88,7 @@ def preset_options(name: str) -> dict[str, Any]:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m rrhelpers train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--preset", choices=sorted({*PRESETS, *RECIPES}),
+    p.add_argument("--preset", choices=preset_names(),
                    help="start from a recipe (one above, or any zoo model's); explicit options override it")
     p.add_argument("--out", type=Path, required=True, help="run folder (state, logs, final model)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist5k")
@@ -130,9 +135,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 def _preset_in(argv: list[str]) -> Optional[str]:
     for i, arg in enumerate(argv):
         if arg == "--preset" and i + 1 < len(argv):
-            return argv[i + 1] if argv[i + 1] in {*PRESETS, *RECIPES} else None
-        if arg.startswith("--preset="):
-            return arg.split("=", 1)[1] if arg.split("=", 1)[1] in {*PRESETS, *RECIPES} else None
+            name = argv[i + 1]
+        elif arg.startswith("--preset="):
+            name = arg.split("=", 1)[1]
+        else:
+            continue
+        return name if name in preset_names() else None
     return None
 
 
