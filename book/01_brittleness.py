@@ -41,6 +41,7 @@ import torch
 
 import rrhelpers as rr
 from rrhelpers import plots
+from rrhelpers.data import random_pairs
 from rrhelpers.representations import match_representation
 
 cfg = rr.chapter_settings(profile, "brittleness", pairs=pairs, radii=radii, steps=steps, shown=shown,
@@ -55,15 +56,9 @@ test_set = rr.load_dataset(P.dataset, "test")
 # Pairs are drawn at random from the test set (seeded), keeping only pairs whose two images have different labels.
 
 # %%
-def random_pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    first, second = torch.randperm(len(test_set), generator=g), torch.randperm(len(test_set), generator=g)
-    keep = test_set.labels[first] != test_set.labels[second]
-    first, second = first[keep][:n], second[keep][:n]
-    return test_set.tensors(first)[0], test_set.tensors(second)[0]
 
 
-sources, targets = random_pairs(max(cfg.pairs, cfg.shown), cfg.seed)
+sources, targets = random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed)
 
 # %% [markdown]
 # ## Image pairs that look different but share a representation

@@ -50,7 +50,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers import plots
 from rrhelpers.data import sample
-from rrhelpers.representations import input_gradient
+from rrhelpers.representations import input_gradient, object_energy_share
 
 cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
                           apgd_steps=apgd_steps, gradient_images=gradient_images, seed=seed)
@@ -164,15 +164,6 @@ plt.show()
 #    print the gradient figure above but skip this measure.
 
 # %%
-def object_energy_share(grad: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Fraction of sum(grad^2) on pixels within one pixel of the object (|x - border colour| > 0.1)."""
-    background = images[..., :1, :1]
-    mask = ((images - background).abs().amax(1, keepdim=True) > 0.1).float()
-    mask = torch.nn.functional.max_pool2d(mask, 3, 1, 1)
-    energy = grad.pow(2).sum(1, keepdim=True)
-    return (energy * mask).flatten(1).sum(1) / energy.flatten(1).sum(1)
-
-
 eps = cfg.check_eps
 gain = pgd["robust"] - pgd["standard"]
 clean_cost = table["standard"][0.0] - table["robust"][0.0]

@@ -45,6 +45,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import out_of_distribution
+from rrhelpers.evaluation import ssim
 from rrhelpers.judges import content_judges, recognised
 from rrhelpers.representations import invert, noise_seeds
 
@@ -181,8 +182,6 @@ display(widgets.picker(pages, description="target"))
 # judge recognised 0.90, median error 0.057. The SSIM gap is asserted at 0.1, below every training we measured.
 
 # %%
-from skimage.metrics import structural_similarity
-
 judges = content_judges(P)
 
 
@@ -190,9 +189,7 @@ def scores(results: dict[str, rr.SolverResult], goal: torch.Tensor, labels: torc
     out = {}
     for name, result in results.items():
         x = result.x.cpu()
-        ssim = [structural_similarity(x[i].permute(1, 2, 0).numpy(), goal[i].permute(1, 2, 0).numpy(),
-                                      data_range=1.0, channel_axis=2) for i in range(len(x))]
-        out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": float(sum(ssim) / len(ssim)),
+        out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": ssim(x, goal).mean().item(),
                      "error": result.value.mean().item(), "median error": result.value.median().item()}
         if labels is not None:
             out[name].update(recognised(judges, x, labels))

@@ -46,12 +46,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import display
-from skimage.metrics import structural_similarity
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import out_of_distribution
-from rrhelpers.evaluation import knn_predict
+from rrhelpers.evaluation import knn_predict, ssim
 from rrhelpers.inverter import classifier_condition
 from rrhelpers.representations import invert, noise_seeds
 
@@ -269,10 +268,8 @@ display(widgets.picker(pages, description="image"))
 def quality(name: str) -> dict[str, np.ndarray]:
     recon = inverters[name].reconstruct(models[name], held_out).cpu()
     mse = ((recon - held_out) ** 2).flatten(1).mean(1).numpy()
-    ssim = np.array([structural_similarity(recon[i].permute(1, 2, 0).numpy(), held_out[i].permute(1, 2, 0).numpy(),
-                                           data_range=1.0, channel_axis=2) for i in range(len(recon))])
     knn = (knn_predict(train_x, train_y, recon) == held_out_labels).float().numpy()
-    return {"mse": mse, "ssim": ssim, "knn": knn}
+    return {"mse": mse, "ssim": ssim(recon, held_out).numpy(), "knn": knn}
 
 
 measured = {name: quality(name) for name in models}

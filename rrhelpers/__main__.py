@@ -1,11 +1,12 @@
-"""``python -m rrhelpers train ...`` (training, :mod:`rrhelpers.train_cli`) and ``python -m rrhelpers convert ...``
-(checkpoint conversion, :mod:`rrhelpers.convert`)."""
+"""``python -m rrhelpers train ...`` (training, :mod:`rrhelpers.train_cli`), ``python -m rrhelpers convert ...``
+(checkpoint conversion, :mod:`rrhelpers.convert`) and ``python -m rrhelpers report ...`` (the perceptual
+alignment report of any classifier, :mod:`rrhelpers.report`)."""
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"train": "rrhelpers.train_cli", "convert": "rrhelpers.convert"}
+COMMANDS = {"train": "rrhelpers.train_cli", "convert": "rrhelpers.convert", "report": "rrhelpers.report"}
 
 
 def main(argv: list[str]) -> int:

@@ -96,6 +96,17 @@ def sample(dataset: Dataset, n: Optional[int] = None, seed: int = 0) -> tuple[to
     return dataset.tensors(order[:n])  # type: ignore[attr-defined]
 
 
+def random_pairs(dataset: Dataset, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` (source, target) image pairs of different labels, from two seeded permutations of ``dataset`` (which
+    has ``labels``): the brittleness problems' pairs (fewer if the permutations pair too few different labels)."""
+    g = torch.Generator().manual_seed(seed)
+    first, second = torch.randperm(len(dataset), generator=g), torch.randperm(len(dataset), generator=g)
+    labels = torch.as_tensor(dataset.labels)  # type: ignore[attr-defined]
+    keep = labels[first] != labels[second]
+    first, second = first[keep][:n], second[keep][:n]
+    return dataset.tensors(first)[0], dataset.tensors(second)[0]  # type: ignore[attr-defined]
+
+
 def index_batches(dataset: Dataset, batches: Sequence[torch.Tensor],
                   num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images, labels) for each tensor of indices in ``batches``: tensor slicing for :class:`ImageDataset`, else

@@ -166,6 +166,18 @@ def apgd_robust(
     return robust
 
 
+def ssim(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """Per image, the structural similarity (SSIM, scikit-image's, data range 1) of ``images`` to ``references``
+    (both (N, C, H, W) in [0, 1]): how alike they look in local structure, where pixel distances reward blur."""
+    from skimage.metrics import structural_similarity
+
+    if images.shape != references.shape:
+        raise ValueError(f"images {tuple(images.shape)} and references {tuple(references.shape)} differ in shape")
+    pairs = zip(images.detach().cpu().float(), references.detach().cpu().float())
+    return torch.tensor([structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), data_range=1.0,
+                                               channel_axis=2) for a, b in pairs])
+
+
 def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
     """Majority label of the ``k`` nearest reference images in pixel space (L2): a model-free judge of what an
     image depicts, used to score inversions and visualisations by their content rather than by the model itself.

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import default_step_size
+from .foreign import FOREIGN_PREFIXES
 from .models import RobustModel, eval_mode, frozen
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
 from .solver import Constraint, L2Ball, SolverResult, Unconstrained, memory_format_of, optimize
@@ -49,23 +50,27 @@ def representations(model: RobustModel, x: torch.Tensor, batch_size: int = 256) 
 
 
 def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps: int = 1000,
-           step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+           step_size: float = 0.1, eps: Optional[float] = None, *, fake_relu: bool = True, **kwargs) -> SolverResult:
     """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained).
 
     The objective is divided by ||R(target)||_2, which leaves each example's normalised steps unchanged, so that
-    ``value`` and ``history`` read as the relative representation error (the convergence curve)."""
+    ``value`` and ``history`` read as the relative representation error (the convergence curve). ``fake_relu=False``
+    for wrapped classifiers, whose last ReLU is not this package's (:func:`has_fake_relu`)."""
     goal = representations(model, targets)
-    return solve(model, RepresentationDistance(model, goal, relative=True), seeds, eps, steps, step_size, False,
+    return solve(model, RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu), seeds, eps, steps,
+                 step_size, False,
                  "inversion", **kwargs)
 
 
 def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,
-                         steps: int = 200, step_size: Optional[float] = None, **kwargs) -> SolverResult:
+                         steps: int = 200, step_size: Optional[float] = None, *, fake_relu: bool = True,
+                         **kwargs) -> SolverResult:
     """Brittleness pairs (eqs. 1-2): x1' within L2 distance ``eps`` of ``sources`` whose R is closest to
     R(targets); ``value`` is the relative distance ||R(x1') - R(x2)|| / ||R(x2)||."""
     goal = representations(model, targets)
     step_size = default_step_size(eps, steps) if step_size is None else step_size
-    return solve(model, RepresentationDistance(model, goal, relative=True), sources, eps, steps, step_size, False,
+    return solve(model, RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu), sources, eps, steps,
+                 step_size, False,
                  f"matching eps={eps:g}", **kwargs)
 
 
@@ -159,3 +164,19 @@ def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) ->
         x = x.detach().to(model.device).requires_grad_(True)
         loss = F.cross_entropy(model(x), labels.to(model.device), reduction="sum")
         return torch.autograd.grad(loss, x)[0].contiguous(memory_format=memory_format_of(x))
+
+
+def has_fake_relu(model: RobustModel) -> bool:
+    """Whether ``model``'s backbone can pass gradients through its last ReLU (``fake_relu=True``, MadryLab's trick
+    for problems on R(x)): this package's own networks can, wrapped torchvision / timm classifiers cannot."""
+    return not model.config["arch"].startswith(FOREIGN_PREFIXES)
+
+
+def object_energy_share(grad: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per image, the fraction of sum(grad^2) on pixels within one pixel of the object, for images on a uniform
+    background (the object: pixels more than 0.1 from the top-left pixel's colour)."""
+    background = images[..., :1, :1]
+    mask = ((images - background).abs().amax(1, keepdim=True) > 0.1).float()
+    mask = F.max_pool2d(mask, 3, 1, 1)
+    energy = grad.pow(2).sum(1, keepdim=True)
+    return (energy * mask).flatten(1).sum(1) / energy.flatten(1).sum(1)

@@ -15,7 +15,9 @@ the network is unusable and any attempt to use it is seen. After the page's Java
 
 - no request left the machine (the proxy saw none), and no resource (script, style, image, font) failed to load;
 - math: every Sphinx math node holds a MathJax ``mjx-container`` and there is no MathJax error;
-- figures: every ``<img>`` on the page is loaded (``complete`` with a non-zero ``naturalWidth``);
+- figures: every ``<img>`` on the page is loaded (``complete`` with a non-zero ``naturalWidth``); ``figure``
+  counts those in notebook outputs, ``image`` all of them (e.g. on a page that is not the book's, such as the
+  alignment report of ``python -m rrhelpers report``);
 - widgets: every embedded widget view was rendered by the widget manager into ``.jupyter-widgets`` elements
   with ``widget-*`` controls;
 - pickers (``rrhelpers.widgets``, CSS class ``rr-picker``): choosing the last option of a picker's first dropdown
@@ -46,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML_DIR = ROOT / "_build" / "html"
-FEATURES = ("math", "figure", "widget", "picker")
+FEATURES = ("math", "figure", "widget", "picker", "image")
 
 # Chromium's own services (update checks, sign-in, network time): not requests of the page, so not counted
 # against it; the flags below silence most of them, not all. No book page could load anything from these hosts.
@@ -238,6 +240,7 @@ def check_dom(page: str, dom: str, base_url: str) -> PageResult:
     for image in bad:
         result.problems.append(f"image not loaded: {image['src']}")
     result.features["figure"] = sum(1 for i in report["images"] if i["ok"] and i["output"])
+    result.features["image"] = sum(1 for i in report["images"] if i["ok"])  # any page's pictures, outputs or not
 
     # widgets: every embedded view rendered into widget DOM
     views = soup.find_all("script", attrs={"type": "application/vnd.jupyter.widget-view+json"})
@@ -355,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="PNG", help="also save a screenshot (one per page if several)")
     parser.add_argument("--window-size", default="1280,2400", help="screenshot size, WIDTH,HEIGHT")
     parser.add_argument("--require", default=",".join(FEATURES),
-                        help="features that must appear on at least one page: math,figure,widget,picker (or '')")
+                        help="features that must appear on at least one page: math,figure,widget,picker,image "
+                             "(or '')")
     parser.add_argument("--chromium", help="the browser binary (default: chromium on the PATH)")
     parser.add_argument("--budget-ms", type=int, default=10000, help="virtual time for the page's scripts")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before giving up on Chromium")
