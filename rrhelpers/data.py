@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision.datasets import ImageFolder
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -307,14 +306,27 @@ def _split_folder(root: Path, split: str) -> Path:
     return folder
 
 
-class ImageFolderDataset(ImageFolder):
-    """torchvision's ImageFolder with a ``name`` and :meth:`tensors`, like :class:`ImageDataset` (decoded on demand)."""
+class ImageFolderDataset(Dataset):
+    """Images in class folders, found by torchvision's ImageFolder (imported only when one is made: importing
+    torchvision costs a chapter's kernel seconds), with a ``name`` and :meth:`tensors` like :class:`ImageDataset`;
+    images are decoded on demand."""
 
     MAX_TENSORS = 10_000
 
     def __init__(self, root: str, transform: Any, name: str):
-        super().__init__(root, transform=transform, allow_empty=True)
-        self.name = name
+        from torchvision.datasets import ImageFolder
+
+        folder = ImageFolder(root, transform=transform, allow_empty=True)
+        self.root, self.transform, self.loader, self.name = root, transform, folder.loader, name
+        self.samples, self.targets, self.classes = folder.samples, folder.targets, folder.classes
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        path, label = self.samples[i]
+        image = self.loader(path)
+        return (self.transform(image) if self.transform is not None else image), label
 
     @property
     def labels(self) -> torch.Tensor:
@@ -325,9 +337,7 @@ class ImageFolderDataset(ImageFolder):
         """Keep the images whose class is in ``mapping`` and give them its labels (named ``classes``)."""
         self.samples = [(path, mapping[c]) for path, c in self.samples if c in mapping]
         self.targets = [c for _, c in self.samples]
-        self.imgs = self.samples
         self.classes = list(classes)
-        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 
     def tensors(self, indices: Optional[Sequence[int] | torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(images in [0, 1], labels) of ``indices`` (all images if None, refused beyond ``MAX_TENSORS``)."""

@@ -7,7 +7,6 @@ from typing import Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy import stats
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -56,6 +55,8 @@ def mean_ci(samples: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tu
     n = samples.shape[axis]
     mean = samples.mean(axis=axis)
     sem = samples.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    from scipy import stats  # here: importing scipy.stats takes most of a second
+
     return mean, sem * stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1))
 
 

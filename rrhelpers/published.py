@@ -82,10 +82,10 @@ def _imagenet_linf(key: str, filename: str, eps: float, accuracies: tuple[float,
                      dict(zip(("0", "4/255", "8/255", "16/255"), accuracies)))
 
 
-def _torchvision(weights: str, arch: str, accuracy: float) -> Published:
-    from torchvision.models import get_weight
-
-    url = get_weight(weights).url
+def _torchvision(weights: str, url: str, arch: str, accuracy: float) -> Published:
+    """torchvision's ``weights`` at ``url`` (written here, not asked of torchvision, so that importing the package does
+    not import torchvision: seconds in every chapter's kernel; a test checks it against ``get_weight(weights).url``);
+    the checksum prefix is in the file name."""
     prefix = re.search(r"-([a-f0-9]{8,})\.", url)
     return Published(url, "imagenet", arch, "none", 0.0, f"torchvision.models {weights}", {"0": accuracy},
                      sha256=prefix[1] if prefix else None, torchvision_weights=weights)
@@ -121,8 +121,12 @@ PUBLISHED: dict[str, Published] = {
 publishes no checksums for any of its files."""
 
 
-PUBLISHED["torchvision-resnet50"] = _torchvision("ResNet50_Weights.IMAGENET1K_V1", "resnet50", 76.13)
-PUBLISHED["torchvision-vgg19"] = _torchvision("VGG19_Weights.IMAGENET1K_V1", "torchvision:vgg19", 72.376)
+PUBLISHED["torchvision-resnet50"] = _torchvision("ResNet50_Weights.IMAGENET1K_V1",
+                                                 "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+                                                 "resnet50", 76.13)
+PUBLISHED["torchvision-vgg19"] = _torchvision("VGG19_Weights.IMAGENET1K_V1",
+                                              "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+                                              "torchvision:vgg19", 72.376)
 PUBLISHED["torchvision-vgg19-avgpool"] = replace(  # Gatys et al.'s variant for style transfer: not evaluated
     PUBLISHED["torchvision-vgg19"], reported={}, avg_pool=True)
 

@@ -205,3 +205,23 @@ def test_torchvision_weights_from_torch_hub_cache(cache, monkeypatch, tmp_path):
         assert model(x).std(dim=0).mean() > 1e-2
         torch.testing.assert_close(model(x), network((x - mean) / std))
     assert model.classes[0] == "tench" and model.metadata["original_sha256"] == digest
+
+
+def test_torchvision_entries_name_torchvisions_own_addresses():
+    """The addresses are written in the registry (importing torchvision to ask would slow every import of the
+    package); they must be the ones torchvision's weight enums give."""
+    from torchvision.models import get_weight
+
+    entries = [entry for entry in published.PUBLISHED.values() if entry.torchvision_weights]
+    assert len(entries) == 3
+    for entry in entries:
+        assert entry.url == get_weight(entry.torchvision_weights).url
+
+
+def test_importing_the_package_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, rrhelpers, rrhelpers.report; print('torchvision' in sys.modules, 'scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
