@@ -486,9 +486,10 @@ def alignment_report(
     if not named:
         raise ValueError("name at least one model to report on")
     judge_name = judge or profile.judge
-    if judge_name in named or any(str(m) == judge_name for m in named.values()):
-        raise ValueError(f"the judge {judge_name!r} is one of the reported models; a judge must know none of them "
-                         "(pass judge='knn' / --judge knn, or another classifier)")
+    compared = {*named, *(str(m) for m in named.values()), *((profile.standard, profile.robust) if reference else ())}
+    if judge_name in compared:
+        raise ValueError(f"the judge {judge_name!r} is one of the compared models (reported or reference); a judge "
+                         "must know none of them (pass judge='knn' / --judge knn, or another classifier)")
     loaded = {n: m if isinstance(m, RobustModel) else load_model(m, device=profile.device, progress=progress)
               for n, m in named.items()}
     test_set = load_dataset(dataset, "test")

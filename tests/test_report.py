@@ -127,8 +127,10 @@ def test_bad_input_is_refused_and_nothing_is_left_behind(tmp_path, monkeypatch):
         alignment_report(models, out=tmp_path / "a", eps=0.0, **common)
     with pytest.raises(ValueError, match="no profile runs on dataset 'photo_crops'"):
         alignment_report(models, out=tmp_path / "a", **{**common, "dataset": "photo_crops"})
-    with pytest.raises(ValueError, match="the judge 'knn' is one of the reported models"):
+    with pytest.raises(ValueError, match="the judge 'knn' is one of the compared models"):
         alignment_report({"knn": tiny_model()}, out=tmp_path / "a", **common)
+    with pytest.raises(ValueError, match="the judge 'quick-robust' is one of the compared models"):
+        alignment_report(models, out=tmp_path / "a", **{**common, "judge": "quick-robust", "reference": True})
     full = tmp_path / "full"
     full.mkdir()
     (full / "mine.txt").write_text("keep")
