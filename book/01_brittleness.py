@@ -37,7 +37,6 @@ seed = None  # which test images are paired; None: 0
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 import rrhelpers as rr
 from rrhelpers import plots

@@ -47,7 +47,7 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import noise_seeds, representations, solve, visualize
+from rrhelpers.representations import noise_seeds, representations, solve, visualize, visualize_class
 
 cfg = rr.chapter_settings(profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps,
                           step_size=step_size, top=top, regularised_steps=regularised_steps, classes=classes,
@@ -152,8 +152,8 @@ wanted = shown_classes.repeat(cfg.class_seeds)
 dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
 class_images = {}
 for name, m in models.items():
-    class_images[name] = solve(m, rr.Logit(m, wanted), dark, cfg.class_eps, cfg.class_steps, cfg.class_step_size,
-                               step_schedule=cfg.class_step_schedule, progress=True, desc=name).x.cpu()
+    class_images[name] = visualize_class(m, dark, wanted, cfg.class_steps, cfg.class_step_size, eps=cfg.class_eps,
+                                         step_schedule=cfg.class_step_schedule, progress=True, desc=name).x.cpu()
 plots.image_grid([class_images["robust"][:n_classes], class_images["standard"][:n_classes]], ["robust", "standard"],
                  col_labels=[test_set.classes[c] for c in shown_classes], size=1.2)
 plt.show()

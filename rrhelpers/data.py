@@ -316,7 +316,7 @@ class ImageFolderDataset(Dataset):
     def __init__(self, root: str, transform: Any, name: str):
         from torchvision.datasets import ImageFolder
 
-        folder = ImageFolder(root, transform=transform, allow_empty=True)
+        folder = ImageFolder(root, allow_empty=True)
         self.root, self.transform, self.loader, self.name = root, transform, folder.loader, name
         self.samples, self.targets, self.classes = folder.samples, folder.targets, folder.classes
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -35,10 +36,10 @@ from .evaluation import apgd_robust, evaluate, ssim
 from .judges import content_judge
 from .layer_robustness import layer_robustness
 from .models import RobustModel, eval_mode
-from .objectives import Logit
+from .plots import gradient_image, grouped_bars, image_grid, mean_ci
 from .profiles import PROFILES, Profile
 from .representations import (has_fake_relu, input_gradient, invert, match_representation, noise_seeds,
-                              object_energy_share, solve)
+                              object_energy_share, visualize_class)
 from .style import stage_layers
 from .validation import InputError
 from .zoo import load_model
@@ -107,17 +108,20 @@ def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def mean_with_ci(values: torch.Tensor | np.ndarray) -> dict[str, Any]:
     """Mean and 95% Student-t interval of per-example values."""
-    from .plots import mean_ci
-
     values = np.asarray(torch.as_tensor(values).float().cpu(), dtype=float)
     mean, half = mean_ci(values)
     return {"mean": float(mean), "ci": [float(mean - half), float(mean + half)], "n": int(len(values))}
 
 
+def proportion_with_ci(share: float, n: int) -> dict[str, Any]:
+    """A proportion of ``n`` with its 95% Wilson interval."""
+    return {"mean": float(share), "ci": list(wilson(share * n, n)), "n": int(n)}
+
+
 def share_with_ci(hits: torch.Tensor) -> dict[str, Any]:
-    """A proportion with its 95% Wilson interval."""
+    """The share of true ``hits`` with its 95% Wilson interval."""
     hits = torch.as_tensor(hits).float().cpu()
-    return {"mean": float(hits.mean()), "ci": list(wilson(float(hits.sum()), len(hits))), "n": int(len(hits))}
+    return proportion_with_ci(float(hits.mean()), len(hits))
 
 
 @dataclass
@@ -154,9 +158,8 @@ def _accuracy_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     radii = sorted({0.0, c.eps / 2, c.eps, 1.5 * c.eps, 2 * c.eps})
     curve = evaluate(model, subset, radii, steps=c.settings.pgd_steps, loss="ce", step_schedule="constant")
     apgd = apgd_robust(model, x, y, c.eps, steps=c.settings.apgd_steps, seed=c.settings.seed)
-    n = len(y)
-    out = {"clean": {"mean": curve[0.0], "ci": list(wilson(curve[0.0] * n, n)), "n": n},
-           f"pgd{c.settings.pgd_steps}": {"mean": curve[c.eps], "ci": list(wilson(curve[c.eps] * n, n)), "n": n},
+    out = {"clean": proportion_with_ci(curve[0.0], len(y)),
+           f"pgd{c.settings.pgd_steps}": proportion_with_ci(curve[c.eps], len(y)),
            "apgd": share_with_ci(apgd), "curve": {f"{r:g}": a for r, a in curve.items()}}
     out["score"] = out["apgd"]["mean"]
     return out
@@ -209,8 +212,8 @@ def _class_visualization_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     shape = c.test_set.tensors([0])[0].shape[1:]
     g = torch.Generator().manual_seed(c.settings.seed)
     dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
-    pictures = solve(model, Logit(model, wanted), dark, cfg["class_eps"], c.settings.class_steps,
-                     cfg["class_step_size"], True, "class pictures", step_schedule=cfg["class_step_schedule"]).x.cpu()
+    pictures = visualize_class(model, dark, wanted, c.settings.class_steps, cfg["class_step_size"],
+                               eps=cfg["class_eps"], step_schedule=cfg["class_step_schedule"]).x.cpu()
     recognised = share_with_ci(c.judge(pictures) == wanted)
     return {"recognised": recognised, "classes": [c.test_set.classes[int(i)] for i in shown],
             "images": {"pictures": pictures[: len(shown)]}, "score": recognised["mean"]}
@@ -284,10 +287,6 @@ def summary_line(name: str, entry: dict[str, Any], reference: Optional[tuple[str
 
 def _figures(results: dict[str, dict], c: _Context, folder: Path) -> dict[str, Path]:
     """One PNG per row, the models side by side."""
-    import matplotlib.pyplot as plt
-
-    from .plots import gradient_image, grouped_bars, image_grid
-
     names = list(results)
     paths = {}
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .attacks import default_step_size
 from .foreign import FOREIGN_PREFIXES
 from .models import RobustModel, eval_mode, frozen
-from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Objective, RepresentationDistance
+from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, Objective, RepresentationDistance
 from .solver import Constraint, L2Ball, SolverResult, Unconstrained, memory_format_of, optimize
 from .validation import check_images
 
@@ -79,6 +79,13 @@ def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
     return solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
                  **kwargs)
+
+
+def visualize_class(model: RobustModel, seeds: torch.Tensor, classes: torch.Tensor, steps: int = 200,
+                    step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 4 for a class: maximise the logit of ``classes`` (one per seed) from ``seeds`` (what the model thinks a
+    class looks like; chapter 4's class pictures)."""
+    return solve(model, Logit(model, classes), seeds, eps, steps, step_size, True, "class pictures", **kwargs)
 
 
 def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
