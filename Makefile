@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup book test bench-peers bench
+.PHONY: setup book test bench-peers bench bench-time
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ bench-peers:
 bench: bench-peers
 	$(PY) benchmarks/speed.py --peers .bench-peers --json benchmarks/results/speed-$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')").json
 	$(PY) benchmarks/layouts.py --json benchmarks/results/layouts-cpu.json
+
+# On demand (about an hour on 2 cores): wall time to a robust model, MadryLab robustness' loop against rrhelpers'
+bench-time: bench-peers
+	$(PY) benchmarks/time_to_robustness.py --peers .bench-peers --json benchmarks/results/time-to-robustness-$$($(PY) -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')").json

@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arch", default="resnet18_cifar", help="rrhelpers architecture (default: CIFAR ResNet-18)")
     p.add_argument("--model", default=None,
                    help="a trained zoo model on 32 px colour images (e.g. quick-photo-robust) instead of --arch")
+    p.add_argument("--train-fast", type=int, default=0, metavar="EPOCHS",
+                   help="first train --arch for EPOCHS epochs of the fast recipe (rr.fast_adversarial_training at "
+                        "--eps) on the photo crops, so the attacks run on a robust model, not on random weights")
     p.add_argument("--batch", type=int, default=64, help="images per attack batch")
     p.add_argument("--steps", type=int, default=10, help="PGD steps")
     p.add_argument("--eps", type=float, default=0.5, help="L2 radius")
@@ -300,6 +303,17 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     print()
 
 
+def run_header(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """What a result file says about its run: the machine, the settings and the date."""
+    return {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+                    or platform.machine(), "threads": torch.get_num_threads()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
 def write_json(path: Path, results: dict[str, Any]) -> None:
     """Write ``results`` to ``path`` whole or not at all (through a temporary file renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,15 +337,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.arch = f"{args.model} ({model.config['arch']})"
     else:
         model = rr.RobustModel(args.arch, len(data.classes), (0.5,) * 3, (0.25,) * 3).to(device).eval()
+        if args.train_fast:
+            recipe = rr.fast_adversarial_training(args.eps, augment="crop_flip", epochs=args.train_fast)
+            started = time.perf_counter()
+            rr.train(model, rr.load_dataset("photo_crops", "train"), recipe, runtime=rr.training.Runtime(
+                channels_last=True))
+            args.arch = f"{args.arch}, fast recipe {args.train_fast} epochs ({time.perf_counter() - started:.0f} s)"
     x, y = data.tensors(torch.arange(args.batch))
     x, y = x.to(device), y.to(device)
-    results: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-                    or platform.machine(), "threads": torch.get_num_threads()},
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-    }
+    results = run_header(args, device)
     results["attack"] = time_attacks(model, x, y, args, device)
     print_table(results["attack"], ["benchmark", "library", "returns", "seconds", "image_steps_per_s",
                                     "rrhelpers_speedup", "final_loss"])

@@ -102,3 +102,50 @@ for f in sorted(Path(results).glob("layouts-*.json")):
     print(f"{f.stem}: {run['date']}, {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}")
     display(pd.DataFrame(run["convolutions"]).round(3))
     display(pd.DataFrame(run["models"]).round(3))
+
+# %% [markdown]
+# ## Time to robustness
+#
+# What a user of adversarial training waits for is not a PGD step but a robust model. `benchmarks/time_to_robustness.py`
+# trains the same network from the same initial weights on the same data, in one run, with three loops:
+#
+# - **(a)** MadryLab robustness' own epoch loop, optimiser and schedule with its standard recipe: PGD-7 from a random
+#   start, step 2.5·eps/7, SGD at 0.1 divided by 10 at one and two thirds of the run;
+# - **(b)** `rrhelpers.train` with the same recipe;
+# - **(c)** the package's fast recipe, `rr.fast_adversarial_training` (the `quick-robust-fast` zoo model and
+#   training preset): a 2-step adversary from a random start, a one-cycle learning rate peaking at 0.2, 5 epochs.
+#
+# After every epoch the clock stops and a seeded random sample of test images is attacked with PGD-20 at the
+# training radius; the time to robustness is the training time until that accuracy first reaches the workload's
+# target, fixed before the first run. At the end, APGD-CE (torchattacks) attacks the same sample: few-step
+# training can teach a network to mask its gradients, which a weak attack mistakes for robustness.
+
+# %%
+for f in sorted(Path(results).glob("time-to-robustness-*.json")):
+    run = json.loads(f.read_text())
+    print(f"{f.stem}: {run['date']}, {run['machine']['device']} ({run['machine']['threads']} threads), "
+          f"torch {run['machine']['torch']}")
+    fig, axes = plt.subplots(1, len(run["workloads"]), figsize=(5.5 * len(run["workloads"]), 3.6), squeeze=False)
+    for ax, result in zip(axes[0], run["workloads"]):
+        work = result["workload"]
+        print(f"\n{work['name']}: {work['dataset']} ({work['train_images']} training images), L2 eps {work['eps']}, "
+              f"target PGD-20 >= {work['target_pgd20']:.0%} on {work['eval_images']} test images")
+        display(pd.DataFrame(result["rows"])[["loop", "train_seconds", "clean", "pgd20", "apgd_ce", "seconds_to_target",
+                                             "speedup_to_target_vs_a", "epoch_speedup_vs_a"]].round(3))
+        for row in result["rows"]:
+            curve = pd.DataFrame(row["curve"])
+            ax.plot(curve["seconds"], curve["pgd20"], marker="o", ms=3, label=row["loop"])
+        ax.axhline(work["target_pgd20"], color="grey", ls="--", lw=1, label="target")
+        ax.set(xlabel="training time (s, evaluation excluded)", ylabel=f"PGD-20 accuracy at eps {work['eps']}",
+               title=f"{work['name']}: {work['dataset']}, L2 eps {work['eps']}", ylim=(0, 1))
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# In the stored CPU run (2 cores), rrhelpers' loop trains an epoch of the same PGD-7 recipe 1.7 times faster than
+# MadryLab's on both workloads, and the fast recipe 3.7 times faster. On the photo crops the fast recipe reaches the
+# target 3.5 times sooner than MadryLab's loop and ends as robust under APGD-CE (70% against 69%). On MNIST at the
+# large radius 2.5 it reaches the target 3.0 times sooner, about when rrhelpers' PGD-7 loop does, but ends weaker
+# under APGD-CE (22% against 31% and 41%): there two attack steps buy speed with robustness that a weak attack
+# overstates, which is why the book's quick MNIST models keep their 3-step recipe.

@@ -168,7 +168,8 @@ assert (ratios.between(scale / 1.6, scale * 4.5)).all(), "step sizes should foll
 #
 # Each score is also placed on the scale of the profile's own standard (0) and robust (1) models, measured the
 # same way: a number to quote. Below, the report of the book's quick pair with the `--quick` settings (the function
-# behind the command: `rrhelpers.report.alignment_report`); its page is written to the folder printed below.
+# behind the command: `rrhelpers.report.alignment_report`); its page is written to `reports/` in the package's cache
+# folder (`$RRHELPERS_CACHE`, else `~/.cache/rrhelpers`).
 
 # %%
 from IPython.display import Image
@@ -178,7 +179,7 @@ from rrhelpers.report import QUICK, alignment_report
 
 report_dir = cache_dir() / "reports" / f"{P.name}-pair"
 numbers = alignment_report([P.standard, P.robust], dataset=P.dataset, out=report_dir, settings=QUICK, force=True)
-print(f"report page: {report_dir / 'index.html'} ({numbers['seconds']:.0f} s)")
+print(f"report page: <cache>/reports/{report_dir.name}/index.html ({numbers['seconds']:.0f} s)")
 for line in numbers["summary_lines"]:
     print(line)
 scores = pd.DataFrame({name: entry["scores"] for name, entry in numbers["summary"].items()})

@@ -23,7 +23,7 @@ from .objectives import (
 from .published import PUBLISHED
 from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
-from .training import AttackConfig, TrainConfig, TrainResult, train
+from .training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .validation import InputError, check_images
 from .zoo import RECIPES, load_model
 
@@ -37,6 +37,7 @@ __all__ = [
     "CoordinateSum",
     "CrossEntropy",
     "DatasetNotFoundError",
+    "EarlyStopping",
     "ImageDataset",
     "FeedforwardInverter",
     "InputError",
@@ -61,6 +62,7 @@ __all__ = [
     "check_images",
     "eval_mode",
     "evaluate",
+    "fast_adversarial_training",
     "load_dataset",
     "load_inverter",
     "load_model",

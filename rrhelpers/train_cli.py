@@ -33,7 +33,7 @@ from .checkpoints import save_model
 from .data import DATASETS, NORMALIZATION, SYNTHETIC_SHAPES, first, load_dataset, synthetic
 from .evaluation import evaluate
 from .models import RobustModel
-from .training import AUGMENTATIONS, AttackConfig, Runtime, TrainConfig, train
+from .training import AUGMENTATIONS, SCHEDULES, AttackConfig, EarlyStopping, Runtime, TrainConfig, train
 from .zoo import RECIPES, Recipe
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -72,6 +72,9 @@ def recipe_options(recipe: Recipe) -> dict[str, Any]:
     if train.adversary is not None:
         options.update(eps=train.adversary.eps, attack_steps=train.adversary.steps,
                        attack_step_size=train.adversary.step_size, norm=train.adversary.norm)
+    if train.early_stopping is not None:
+        options.update(early_stopping=train.early_stopping.images, early_stopping_steps=train.early_stopping.steps,
+                       early_stopping_collapse=train.early_stopping.collapse)
     return options
 
 
@@ -105,10 +108,17 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--schedule", choices=["step", "cosine"], default="step")
+    p.add_argument("--schedule", choices=SCHEDULES, default="step",
+                   help="onecycle: linear up to --lr over the first 40%% of the run, then down to 0, every step")
     p.add_argument("--milestones", type=int, nargs="*", default=[])
     p.add_argument("--lr-decay", type=float, default=0.1, help="learning-rate factor at each milestone")
     p.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="none")
+    p.add_argument("--early-stopping", type=int, default=0, metavar="IMAGES",
+                   help="hold out IMAGES training images; keep the weights with the best held-out PGD accuracy and "
+                        "stop if it collapses (catastrophic overfitting); 0: off")
+    p.add_argument("--early-stopping-steps", type=int, default=EarlyStopping.steps, help="PGD steps of that check")
+    p.add_argument("--early-stopping-collapse", type=float, default=EarlyStopping.collapse,
+                   help="stop when held-out robust accuracy falls this far below its best")
     p.add_argument("--seed", type=int, default=0, help="data order and augmentation (and initialisation by default)")
     p.add_argument("--init-seed", type=int, default=None, help="initialisation of the weights; default: --seed")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -149,9 +159,15 @@ def configs(args: argparse.Namespace) -> tuple[TrainConfig, Runtime]:
     if args.eps > 0:
         adversary = AttackConfig(eps=args.eps, steps=args.attack_steps, step_size=args.attack_step_size,
                                  norm=args.norm)
+    early_stopping = None
+    if args.early_stopping:
+        if adversary is None:
+            raise SystemExit("--early-stopping watches held-out robust accuracy: it needs adversarial training (--eps)")
+        early_stopping = EarlyStopping(args.early_stopping, args.early_stopping_steps, args.early_stopping_collapse)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                          weight_decay=args.weight_decay, schedule=args.schedule, milestones=tuple(args.milestones),
-                         lr_decay=args.lr_decay, augment=args.augment, adversary=adversary, seed=args.seed)
+                         lr_decay=args.lr_decay, augment=args.augment, adversary=adversary, seed=args.seed,
+                         early_stopping=early_stopping)
     runtime = Runtime(precision=args.precision, channels_last=args.channels_last, compile=args.compile,
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     return config, runtime

@@ -63,7 +63,7 @@ def test_preset_sets_defaults_that_options_override(tmp_path):
     assert config.adversary.steps == 5 and runtime.precision == "bf16"
 
 
-@pytest.mark.parametrize("name", ["quick-robust", "quick-judge-standard", "cifar10-robust"])
+@pytest.mark.parametrize("name", ["quick-robust", "quick-judge-standard", "cifar10-robust", "quick-robust-fast"])
 def test_every_zoo_recipe_is_a_preset(tmp_path, name):
     recipe = rr.RECIPES[name]
     args = train_cli.parse_args(["--preset", name, "--out", str(tmp_path)])
@@ -73,6 +73,15 @@ def test_every_zoo_recipe_is_a_preset(tmp_path, name):
     assert args.init_seed == recipe.init_seed and args.eval_eps == list(recipe.eval_eps)
     assert train_cli.configs(train_cli.parse_args(["--preset", name, "--out", str(tmp_path), "--eps", "0"]))[0] \
         == dataclasses.replace(recipe.train, adversary=None)  # options still override
+
+
+def test_fast_recipe_and_early_stopping_from_the_command_line(tmp_path):
+    args = train_cli.parse_args(["--preset", "quick-robust-fast", "--out", str(tmp_path), "--early-stopping", "256"])
+    config, _ = train_cli.configs(args)
+    assert config.schedule == "onecycle" and config.adversary.steps == 2 and config.epochs == 5
+    assert config.early_stopping == rr.EarlyStopping(images=256)
+    with pytest.raises(SystemExit, match="needs adversarial training"):
+        train_cli.configs(train_cli.parse_args(TINY + ["--out", str(tmp_path), "--early-stopping", "64"]))
 
 
 def test_a_zoo_preset_starts_from_the_zoo_models_initial_weights(tmp_path):

@@ -67,6 +67,67 @@ def test_learning_rate_schedules():
     with pytest.raises(ValueError, match="augment"):
         rr.TrainConfig(augment="mixup")
     assert rr.TrainConfig.from_dict(step.to_dict()) == step
+    # step and cosine change only between epochs, whatever share of an epoch is done
+    assert step.lr_at(29.9) == step.lr_at(29) and cosine.lr_at(4.5) == cosine.lr_at(4)
+    onecycle = rr.TrainConfig(epochs=5, lr=0.2, schedule="onecycle")
+    rates = [onecycle.lr_at(e / 10) for e in range(51)]
+    assert rates[0] == 0 and rates[20] == pytest.approx(0.2) and rates[50] == pytest.approx(0)
+    assert all(a < b for a, b in zip(rates[:20], rates[1:21])) and all(a > b for a, b in zip(rates[20:], rates[21:]))
+
+
+def test_config_fields_added_later_keep_old_cache_keys():
+    """A config without early stopping is written as before it existed, so the zoo's cache keys do not change."""
+    plain = rr.TrainConfig(adversary=rr.AttackConfig(eps=1.0))
+    assert "early_stopping" not in plain.to_dict()
+    watched = rr.fast_adversarial_training(2.5, early_stopping=rr.EarlyStopping(images=64))
+    assert rr.TrainConfig.from_dict(watched.to_dict()) == watched
+    with pytest.raises(ValueError, match="needs an adversary"):
+        rr.TrainConfig(early_stopping=rr.EarlyStopping())
+    with pytest.raises(ValueError, match="collapse"):
+        rr.EarlyStopping(collapse=0)
+
+
+def test_early_stopping_keeps_the_best_weights_and_stops_on_collapse(mnist_small, monkeypatch):
+    from rrhelpers.training import _HeldOutWatch
+
+    train_set, _ = mnist_small
+    held_out = iter([0.50, 0.70, 0.60, 0.45, 0.9])  # epoch 4 falls 0.25 below the best (epoch 2): a collapse
+    monkeypatch.setattr(_HeldOutWatch, "measure", lambda self, model: next(held_out))
+    config = rr.TrainConfig(epochs=5, batch_size=64, lr=0.05, adversary=rr.AttackConfig(eps=1.0, steps=1),
+                            early_stopping=rr.EarlyStopping(images=64, collapse=0.2))
+    snapshots = []
+    model = tiny_model(width=8)
+    history = rr.train(model, train_set, config, progress=False,
+                       on_epoch=lambda r: snapshots.append({k: v.clone() for k, v in model.state_dict().items()})).history
+    assert [h["held_out_robust_accuracy"] for h in history] == [0.50, 0.70, 0.60, 0.45]
+    assert history[-1]["stopped"] == 1.0 and "stopped" not in history[-2]
+    best = snapshots[1]
+    assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())  # ends with epoch 2's weights
+
+
+def test_early_stopping_holds_images_out_and_resumes_exactly(mnist_small, tmp_path):
+    from rrhelpers.training import _HeldOutWatch
+
+    train_set, _ = mnist_small
+    subset = rr.ImageDataset(train_set.images[:160], train_set.labels[:160], train_set.classes)
+    rule = rr.EarlyStopping(images=32, steps=2)
+    adversary = rr.AttackConfig(eps=1.0, steps=1)
+    watch = _HeldOutWatch(rule, adversary, subset, seed=3)
+    assert len(watch.held) == 32 and len(watch.kept) == 128
+    assert set(watch.held.tolist()).isdisjoint(watch.kept.tolist())
+    with pytest.raises(ValueError, match="hold out fewer"):
+        _HeldOutWatch(rr.EarlyStopping(images=160), adversary, subset, seed=3)
+    config = rr.TrainConfig(epochs=3, batch_size=32, lr=0.05, adversary=adversary, early_stopping=rule, seed=3)
+    straight = tiny_model(seed=7)
+    history = rr.train(straight, subset, config, progress=False).history
+    assert all(0 <= h["held_out_robust_accuracy"] <= 1 for h in history)
+    resumed = tiny_model(seed=7)
+    rr.train(resumed, subset, config, checkpoint=tmp_path / "run.pt", progress=False, stop_after=1)
+    rr.train(tiny_model(seed=99), subset, config, checkpoint=tmp_path / "run.pt", progress=False)
+    finished = tiny_model(seed=99)
+    rr.train(finished, subset, config, checkpoint=tmp_path / "run.pt", progress=False)  # a finished run: no epochs
+    for (name, a), b in zip(straight.state_dict().items(), finished.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 @pytest.mark.slow
