@@ -169,6 +169,32 @@ def test_one_nbval_run_serves_the_book_and_the_tests(tmp_path):
     assert nbval_runs.cached_run(chapter, cache) is None  # a failed run is never cached
 
 
+FLOOD_CHAPTER = CHAPTER.replace("{extra}", """
+# %%
+import time
+from IPython.display import display
+for _ in range(2500):  # as many messages as a long cell's progress bars send, past ZeroMQ's high-water mark
+    display("x" * 20000)
+time.sleep(0.5)
+print("last output")
+""")
+
+
+@pytest.mark.slow
+def test_a_cell_that_floods_the_output_channel_loses_nothing(tmp_path):
+    """Messages a kernel publishes while nbval waits for the cell's reply are read as they come
+    (``tools/nbval_iopub.py``): without it ZeroMQ drops them past 1,000 queued, the cell's 'idle' status among
+    them, and nbval fails the cell after 5 s ("Timeout of 5 seconds exceeded waiting for output")."""
+    import nbformat
+
+    chapter = tmp_path / "flood.py"
+    chapter.write_text(FLOOD_CHAPTER)
+    result = nbval_runs.run(chapter, tmp_path / "cache", tmp_path / "work")
+    assert result.passed, _tail(result.log)
+    last_cell = nbformat.read(tmp_path / "work" / "executed" / "flood.ipynb", as_version=4).cells[-1]
+    assert len(last_cell.outputs) == 2501 and last_cell.outputs[-1].text == "last output\n"
+
+
 # ----------------------------------------------------------------------------------------------------- slow checks
 
 

@@ -1,7 +1,8 @@
 """Execute each chapter once, under nbval, and keep the executed notebook in the book's execution cache.
 
 ``make book`` and the nbval tests share this: whichever runs a chapter first executes it with ``pytest
---nbval-lax`` (every cell must run without error; ``tools/nbval_record.py`` keeps the outputs and widget state)
+--nbval-lax`` (every cell must run without error; ``tools/nbval_record.py`` keeps the outputs and widget state,
+``tools/nbval_iopub.py`` reads the kernel's output while a long cell runs so that none of it is dropped)
 and stores the executed notebook in jupyter-cache, keyed by the hash of its code cells, exactly where
 ``jupyter-book build`` (``execute_notebooks: cache``) looks. The book then renders it without executing it again,
 and the tests accept a cached run that nbval passed for the chapter's current code. Editing a chapter's code
@@ -99,7 +100,8 @@ def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) ->
     executed = executed_dir / notebook.name
     executed.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "tools.nbval_record", f"--nbval-record={executed_dir}",
+           f"--nbval-cell-timeout={CELL_TIMEOUT_S}", "-p", "tools.nbval_iopub",
+           "-p", "tools.nbval_record", f"--nbval-record={executed_dir}",
            "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(ROOT), str(notebook)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True)
