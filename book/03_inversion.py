@@ -47,7 +47,7 @@ from rrhelpers import plots, widgets
 from rrhelpers.data import out_of_distribution
 from rrhelpers.evaluation import ssim
 from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import invert, noise_seeds
+from rrhelpers.representations import invert_together, noise_seeds
 
 cfg = rr.chapter_settings(profile, "inversion", images=images, steps=steps, step_size=step_size,
                           step_schedule=step_schedule, noise_mean=noise_mean, noise_std=noise_std, seed=seed)
@@ -60,6 +60,8 @@ order = torch.randperm(len(test_set), generator=g)
 targets, target_labels = test_set.tensors(order[: cfg.images])
 other_images, _ = test_set.tensors(order[cfg.images : 2 * cfg.images])
 noise = noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
+ood, ood_names = out_of_distribution(targets.shape[1], targets.shape[-1])
+ood_noise = noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
 
 # %% [markdown]
 # ## In-distribution targets, from noise and from other images
@@ -69,14 +71,11 @@ noise = noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=
 # from *another* test image (the paper's Figure 5), which the solver has to turn into the target.
 
 # %%
-def run_inversions(targets: torch.Tensor, seeds: torch.Tensor, label: str) -> dict[str, rr.SolverResult]:
-    return {name: invert(m, targets, seeds, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
-                         progress=True, desc=f"{name}, {label}")
-            for name, m in models.items()}
-
-
-from_noise = run_inversions(targets, noise, "from noise")
-from_images = run_inversions(targets, other_images, "from images")
+problems = {"from noise": (targets, noise), "from images": (targets, other_images),
+            "out of distribution": (ood, ood_noise)}  # solved as one batch per model, each with its own curve
+solved = {name: invert_together(m, problems, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
+                                progress=True, desc=name) for name, m in models.items()}
+from_noise, from_images, from_noise_ood = ({name: solved[name][p] for name in models} for p in problems)
 shown = slice(0, 12)
 plots.image_grid(
     [targets[shown], from_noise["robust"].x.cpu()[shown], from_noise["standard"].x.cpu()[shown], other_images[shown],
@@ -124,9 +123,6 @@ for label, by_model in final_error.items():
 # 0.09, 0.13 against 0.32 on three seeds), so nothing is asserted about it.
 
 # %%
-ood, ood_names = out_of_distribution(targets.shape[1], targets.shape[-1])
-ood_noise = noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
-from_noise_ood = run_inversions(ood, ood_noise, "out of distribution")
 plots.image_grid([ood, from_noise_ood["robust"].x.cpu(), from_noise_ood["standard"].x.cpu()],
                  ["target", "robust", "standard"], col_labels=ood_names, size=1.4)
 plt.show()

@@ -421,5 +421,7 @@ def train(
     bar.close()
     if watch is not None and watch.best_weights is not None:
         model.load_state_dict(watch.best_weights)  # the run ends with its best held-out robust accuracy
+    if runtime.channels_last:  # hand the model back in the default layout, so its callers' gradients are too
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result

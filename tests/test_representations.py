@@ -92,6 +92,23 @@ def test_match_representation_uses_relative_distance_and_radius():
     torch.testing.assert_close(result.value, expected)
 
 
+def test_inversions_run_together_equal_separate_runs():
+    """One batch for several problems, split back: each result and convergence curve is its separate run's."""
+    model = tiny_model(seed=2)
+    g = torch.Generator().manual_seed(0)
+    problems = {"a": (torch.rand(3, 1, 28, 28, generator=g), torch.rand(3, 1, 28, 28, generator=g)),
+                "b": (torch.rand(2, 1, 28, 28, generator=g), R.noise_seeds((2, 1, 28, 28), mean=0.1))}
+    together = R.invert_together(model, problems, 12, 0.5, step_schedule="cosine")
+    assert list(together) == ["a", "b"]
+    for name, (targets, seeds) in problems.items():
+        alone = R.invert(model, targets, seeds, 12, 0.5, step_schedule="cosine")
+        assert torch.allclose(together[name].x, alone.x, atol=1e-4)
+        assert torch.allclose(together[name].value, alone.value, atol=1e-4)
+        assert np.allclose(together[name].history, alone.history, atol=1e-4) and len(alone.history) == 13
+    with pytest.raises(ValueError, match="same shape"):
+        R.invert_together(model, {"a": (problems["a"][0], problems["b"][1])}, 2, 0.5)
+
+
 def test_input_gradient_matches_autograd():
     model = tiny_model()
     x, y = torch.rand(2, 1, 8, 8), torch.tensor([1, 2])

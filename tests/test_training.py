@@ -31,6 +31,19 @@ def test_loss_falls(mnist_small):
     assert not model.training
 
 
+def test_channels_last_training_hands_the_model_back_in_the_default_layout(mnist_small):
+    """Gradients follow the weights' layout; a model left channels-last breaks callers that ``.view`` them
+    (torchattacks' L2 PGD). Width 16: 8-channel channels-last convolutions crash this CPU's torch."""
+    train_set, _ = mnist_small
+    model = tiny_model(width=16)
+    config = rr.TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=1)
+    rr.train(model, train_set, config, progress=False, runtime=rr.training.Runtime(channels_last=True))
+    assert all(p.is_contiguous() for p in model.parameters())
+    x = train_set.tensors(torch.arange(4))[0].requires_grad_(True)
+    model(x).sum().backward()
+    assert x.grad.is_contiguous()
+
+
 def test_resume_after_interruption_gives_identical_weights(mnist_small, tmp_path):
     train_set, _ = mnist_small
     subset = rr.ImageDataset(train_set.images[:128], train_set.labels[:128], train_set.classes)
