@@ -85,6 +85,14 @@ if measured:
     plt.show()
 
 # %% [markdown]
+# `speed-cpu-resnet18-fast` attacks the same ResNet-18 after six epochs of the package's fast recipe on the photo
+# crops at 32 px (`speed.py --train-fast 6`; adversarial training loss 2.3 down to 0.69), so its losses are no
+# longer ln 10 by construction: every library ends near 1.08. On this trained network the margins shrink: rrhelpers
+# was 1.09x MadryLab and 1.12x torchattacks in the stored run, 0.96x and 1.28x in an earlier run of the same
+# command, and every library took longer per attack than on the untrained network. Read these ratios as "about
+# even, within this machine's noise".
+
+# %% [markdown]
 # ## Which layout a folded convolution runs in
 #
 # `benchmarks/layouts.py` times one 3x3 convolution (forward, and the gradient with respect to its input, which is
