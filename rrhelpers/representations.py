@@ -79,14 +79,12 @@ def invert_together(model: RobustModel, problems: dict[str, tuple[torch.Tensor, 
     values: list[torch.Tensor] = []
     joined = invert(model, torch.cat([problems[n][0] for n in names]), torch.cat([problems[n][1] for n in names]),
                     steps, step_size, eps, callback=lambda step, x, value: values.append(value), **kwargs)
+    sizes = [len(problems[n][0]) for n in names]
     per_step = torch.stack(values)  # (evaluated iterates, examples)
-    results, start = {}, 0
-    for name in names:
-        part = slice(start, start + len(problems[name][0]))
-        start = part.stop
-        results[name] = SolverResult(joined.x[part], joined.value[part], joined.start_value[part],
-                                     per_step[:, part].mean(dim=1).tolist())
-    return results
+    parts = zip(joined.x.split(sizes), joined.value.split(sizes), joined.start_value.split(sizes),
+                per_step.split(sizes, dim=1))
+    return {name: SolverResult(x, value, start_value, curves.mean(dim=1).tolist())
+            for name, (x, value, start_value, curves) in zip(names, parts)}
 
 
 def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,

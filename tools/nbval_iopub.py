@@ -4,8 +4,8 @@ nbval waits for a cell's reply on the shell channel and only then reads IOPub. A
 publishes thousands of widget messages meanwhile; past ZeroMQ's high-water mark (1,000 queued messages per socket)
 the kernel drops the rest, which can be the cell's last outputs (a figure) and its 'idle' status, and nbval then
 fails the cell with "Timeout of 5 seconds exceeded waiting for output" (or loses an output silently). With
-``-p tools.nbval_iopub`` the wait reads IOPub into a queue as messages arrive, and nbval's reads take from that queue
-first, so nothing is dropped however long the cell runs.
+``-p tools.nbval_iopub`` the wait on the shell channel reads IOPub into a queue as messages arrive, and nbval's IOPub
+reads take from that queue first, so nothing is dropped however long the cell runs.
 """
 
 from __future__ import annotations
@@ -37,31 +37,22 @@ def _read_ready_iopub(kernel: RunningKernel) -> None:
 
 
 def get_message(self: RunningKernel, stream: str, timeout: float | None = None) -> dict:
-    """nbval's read of one message, IOPub messages read during a wait first."""
+    """nbval's read of one message. IOPub: the messages queued while waiting first. Shell (nbval waits there for a
+    cell's reply): a wait in slices of ``POLL_S``, queueing IOPub between them; raises ``queue.Empty`` after
+    ``timeout`` seconds, as nbval's own read does, so nbval's matching of the reply stays its own."""
     if stream == "iopub" and _pending(self):
         return _pending(self).popleft()
-    return _receive(self, stream, timeout=timeout)
-
-
-def await_reply(self: RunningKernel, msg_id: str, timeout: float | None = None) -> None:
-    """nbval's wait for a cell's execute_reply, reading IOPub while it waits; raises ``queue.Empty`` after
-    ``timeout`` seconds without the reply, as nbval's own does."""
+    if stream != "shell":
+        return _receive(self, stream, timeout=timeout)
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     while True:
         _read_ready_iopub(self)
         try:
-            msg = self.kc.shell_channel.get_msg(timeout=POLL_S)
+            return _receive(self, stream, timeout=POLL_S)
         except Empty:
             if deadline is not None and time.monotonic() > deadline:
                 raise
-            continue
-        if msg["parent_header"].get("msg_id") == msg_id:
-            _read_ready_iopub(self)
-            if msg["content"]["status"] == "aborted":
-                raise RuntimeError("Kernel aborted execution request")
-            return
 
 
 def pytest_configure(config) -> None:
     RunningKernel.get_message = get_message
-    RunningKernel.await_reply = await_reply
