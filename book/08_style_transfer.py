@@ -278,7 +278,7 @@ display(widgets.live_view({
 judges = []
 for i in range(3):
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed + 1000 + i)
+        torch.default_generator.manual_seed(cfg.seed + 1000 + i)
         judges.append(rr.RobustModel.from_config(models["robust"].config).to(P.device).eval())
 
 

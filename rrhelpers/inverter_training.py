@@ -94,7 +94,7 @@ def _build(config: InverterConfig, conditions: torch.Tensor, shape: tuple[int, i
     """Generator (and discriminator if needed), seeded by ``config.seed``, with the conditions' statistics."""
     channels, size = shape[0], shape[-1]
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # built on the CPU, moved later
         generator = Generator(conditions.shape[1], channels, size, config.width, config.noise_dim, config.embed_dim)
         discriminator = (Discriminator(conditions.shape[1], channels, size, config.width)
                          if config.adversarial_weight > 0 else None)

@@ -42,11 +42,12 @@ def profile_tasks(profile: str = "quick") -> list[tuple[str, Callable[[], Any]]]
     them: ``make()`` loads it, training it first if it is not cached (``what`` is the zoo name, or
     ``'inverter of NAME'``). One list for :func:`prepare_profile` and for the benchmark that times each item."""
     prof = get_profile(profile)
-    tasks: list[tuple[str, Callable[[], Any]]] = [(name, partial(load_model, name)) for name in profile_models(profile)]
+    tasks: list[tuple[str, Callable[[], Any]]] = [(name, partial(load_model, name, device=prof.device))
+                                                    for name in profile_models(profile)]
     config = profile_inverter_config(profile)
     for classifier in (prof.standard, prof.robust) if config is not None else ():
         if classifier in RECIPES:
-            tasks.append((f"inverter of {classifier}", partial(load_inverter, classifier, config)))
+            tasks.append((f"inverter of {classifier}", partial(load_inverter, classifier, config, device=prof.device)))
     return tasks
 
 

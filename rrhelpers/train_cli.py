@@ -52,8 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Recipes with a time target. ``cifar10-l2-fast``: L2 eps 0.5 adversarial training of a CIFAR ResNet-18 with
 PGD-5, 40 epochs at batch 512 (learning rate scaled linearly from 0.1 at 128, cosine), bf16 and channels_last:
 7.6 M gradient passes over 32 px images, meant to reach the time-to-robustness target (88% clean, 68% PGD-20 at
-eps 0.5) in under an hour on one H100. Its accuracy on a GPU has not been measured yet; ``--dry-run`` measures this
-machine's throughput for it and projects the time. ``restricted-imagenet-l2-3.5`` is the paper's Restricted
+eps 0.5) in under an hour on one H100. ``--dry-run`` measures a machine's throughput for it and projects the time:
+9,239 images/s on one H200, 3.6 minutes for the whole run (``benchmarks/results/gpu-check-h200.log``); its accuracy
+on CIFAR-10 has not been measured yet. ``restricted-imagenet-l2-3.5`` is the paper's Restricted
 ImageNet model (Appendix A: ResNet-50, 110 epochs, lr 0.1 dropped 10x at 30 and 60, batch 128, L2 eps 3.5 with 7
 steps of 0.1); ``imagenet-l2-3`` an ImageNet ResNet-50 at L2 eps 3 (PGD-3, 90 epochs; the images are augmented by
 the folder's own random-resized-crop and flip). Every zoo recipe (``rr.RECIPES``, e.g. ``quick-robust``) is a preset

@@ -146,10 +146,15 @@ def fast_adversarial_training(eps: float, *, augment: str = "none", epochs: int 
 
 
 def _random_crop(x: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
+    """Pad by ``pad`` and crop back to size at a random offset per image: one gather on ``x``'s device (the offsets
+    come from the CPU generator, so the crops are the same wherever ``x`` lives)."""
     padded = F.pad(x, (pad, pad, pad, pad))
-    h, w = x.shape[-2:]
-    offsets = torch.randint(0, 2 * pad + 1, (len(x), 2), generator=generator)
-    return torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(offsets.tolist())])
+    n, c, h, w = x.shape
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator).to(x.device)
+    rows = (offsets[:, 0, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (offsets[:, 1, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    images = torch.arange(n, device=x.device)[:, None, None, None]
+    return padded[images, torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 
 def _crop(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -158,7 +163,7 @@ def _crop(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def _crop_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     x = _random_crop(x, generator, 4)
-    flip = torch.rand(len(x), generator=generator) < 0.5
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
@@ -363,7 +368,7 @@ def train(
         for b, (x, y) in enumerate(index_batches(train_set, shards, num_workers), start=start_batch):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(epoch + b / batches_per_epoch)
-            x = augment(x, generator).to(device)
+            x = augment(x.to(device), generator)
             y = y.to(device)
             if runtime.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -65,7 +65,7 @@ class Recipe:
     def build(self, classes: list[str]) -> RobustModel:
         """A freshly initialised model (seeded by ``init_seed``, without touching the caller's global RNG)."""
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.init_seed)
+            torch.default_generator.manual_seed(self.init_seed)  # the weights are made on the CPU
             return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
 
 

@@ -158,3 +158,17 @@ def test_short_adversarial_training_beats_standard_under_pgd():
     print(results)
     assert results["robust"][1.5] > results["standard"][1.5] + 0.25
     assert results["robust"][0.0] > 0.7
+
+
+def test_random_crop_takes_each_image_from_its_own_window():
+    """The batched crop (one gather, on the images' device) cuts every image at its own offset inside the padding."""
+    from rrhelpers.training import AUGMENTATIONS
+
+    x = torch.rand(16, 3, 8, 8)
+    crops = AUGMENTATIONS["crop"](x, torch.Generator().manual_seed(5))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    windows = [[padded[i, :, a : a + 8, b : b + 8] for a in range(5) for b in range(5)] for i in range(len(x))]
+    assert all(any(torch.equal(crop, w) for w in windows[i]) for i, crop in enumerate(crops))
+    assert not all(torch.equal(crop, x[i]) for i, crop in enumerate(crops))  # not every offset is the centre
+    again = AUGMENTATIONS["crop"](x.to(memory_format=torch.channels_last), torch.Generator().manual_seed(5))
+    assert torch.equal(again, crops)

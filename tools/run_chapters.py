@@ -18,7 +18,8 @@ Parameters: ``-p NAME VALUE`` (repeatable; ``True``/``False``/``None``, integers
 papermill's own CLI), ``-r NAME VALUE`` for a raw string, ``-y YAML`` for a YAML mapping.
 
 Every requested chapter runs even if one fails; the exit status is non-zero if any failed (or had no cell tagged
-``parameters`` while parameters were given), and a summary with times is printed at the end.
+``parameters`` while parameters were given). After each chapter the claims it checked are printed with their margins
+(:mod:`rrhelpers.claims`), and a summary with times at the end.
 """
 
 from __future__ import annotations
@@ -128,6 +129,18 @@ def parse_parameters(args: argparse.Namespace) -> dict:
     return params
 
 
+def outputs_text(notebook) -> str:
+    """Everything a notebook's code cells printed (streams and text results)."""
+    parts = []
+    for cell in notebook.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif out.get("output_type") == "error":
+                parts.append(f"{out.get('ename')}: {out.get('evalue')}\n")
+    return "".join(parts)
+
+
 def run_chapter(source: Path, output: Path, params: dict, args: argparse.Namespace) -> tuple[bool, str]:
     import papermill as pm
 
@@ -151,6 +164,18 @@ def run_chapter(source: Path, output: Path, params: dict, args: argparse.Namespa
             traceback.print_exc()
         return False, f"{type(err).__name__}: {err}"
     return True, str(out_nb)
+
+
+def print_claims(executed: Path) -> None:
+    """Print the claim lines (:mod:`rrhelpers.claims`) of an executed chapter, so a batch run's log holds every
+    claim's value and margin."""
+    import nbformat
+
+    from rrhelpers.claims import read_claims
+
+    if executed.exists():
+        for claim in read_claims(outputs_text(nbformat.read(executed, as_version=4))):
+            print(f"  {claim.line()}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         ok, detail = run_chapter(path, output, params, args)
         results.append((path, ok, time.perf_counter() - start, detail))
         print(f"run_chapters: {path.name}: {'ok' if ok else 'FAILED'} ({results[-1][2]:.1f} s) {detail}", flush=True)
+        print_claims(output / (path.stem + ".ipynb"))
 
     failed = [r for r in results if not r[1]]
     print("\nsummary:")

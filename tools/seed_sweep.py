@@ -22,21 +22,9 @@ import time
 from pathlib import Path
 
 from rrhelpers.claims import read_claims
-from tools.run_chapters import book_chapters, resolve, to_ipynb
+from tools.run_chapters import book_chapters, outputs_text, resolve, to_ipynb
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def outputs_text(notebook) -> str:
-    """Everything a notebook's code cells printed (streams and text results)."""
-    parts = []
-    for cell in notebook.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif out.get("output_type") == "error":
-                parts.append(f"{out.get('ename')}: {out.get('evalue')}\n")
-    return "".join(parts)
 
 
 def run(source: Path, seed: int, out: Path) -> tuple[str, str]:
