@@ -76,8 +76,12 @@ for name, run in measured.items():
 
 # %%
 if measured:
-    fig, axes = plt.subplots(1, len(measured), figsize=(5 * len(measured), 3), squeeze=False)
-    for ax, (name, run) in zip(axes[0], measured.items()):
+    columns = min(2, len(measured))
+    rows = -(-len(measured) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(measured):]:
+        ax.axis("off")
+    for ax, (name, run) in zip(axes.flat, measured.items()):
         frame = pd.DataFrame(run["attack"])
         ax.barh(frame["library"], frame["image_steps_per_s"], color="tab:blue")
         ax.set(xlabel="image-steps per second", title=f"{name}: {run['machine']['device']}")
