@@ -43,11 +43,9 @@ from rrhelpers import plots
 from rrhelpers.data import random_pairs
 from rrhelpers.representations import match_representation
 
-cfg = rr.chapter_settings(profile, "brittleness", pairs=pairs, radii=radii, steps=steps, shown=shown,
-                          shown_eps=shown_eps, seed=seed)
-P = cfg.profile
-models = {"standard": rr.load_model(P.standard, device=P.device), "robust": rr.load_model(P.robust, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, _ = rr.chapter_kit(
+    profile, "brittleness", pairs=pairs, radii=radii, steps=steps, shown=shown, shown_eps=shown_eps, seed=seed,
+    order=("standard", "robust"))
 
 # %% [markdown]
 # ## Random pairs: sources and targets with different labels

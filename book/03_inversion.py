@@ -49,13 +49,10 @@ from rrhelpers.evaluation import ssim
 from rrhelpers.judges import content_judges, recognised
 from rrhelpers.representations import invert_together, noise_seeds
 
-cfg = rr.chapter_settings(profile, "inversion", images=images, steps=steps, step_size=step_size,
-                          step_schedule=step_schedule, noise_mean=noise_mean, noise_std=noise_std, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,
+    noise_mean=noise_mean, noise_std=noise_std, seed=seed)
 
-g = torch.Generator().manual_seed(cfg.seed)
 order = torch.randperm(len(test_set), generator=g)
 targets, target_labels = test_set.tensors(order[: cfg.images])
 other_images, _ = test_set.tensors(order[cfg.images : 2 * cfg.images])

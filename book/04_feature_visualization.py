@@ -47,17 +47,14 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import noise_seeds, representations, solve, visualize, visualize_class
+from rrhelpers.representations import noise_seeds, representations, visualize, visualize_class
 
-cfg = rr.chapter_settings(profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps,
-                          step_size=step_size, top=top, regularised_steps=regularised_steps, classes=classes,
-                          class_seeds=class_seeds, class_eps=class_eps, class_steps=class_steps, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps, step_size=step_size, top=top,
+    regularised_steps=regularised_steps, classes=classes, class_seeds=class_seeds, class_eps=class_eps,
+    class_steps=class_steps, seed=seed)
 test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
-g = torch.Generator().manual_seed(cfg.seed)
 
 # %% [markdown]
 # ## Which coordinates
@@ -129,8 +126,8 @@ standard = models["standard"]
 noise = noise_seeds((len(coords), *shape), seed=cfg.seed)
 prior = rr.objectives.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
                                           generator=torch.Generator().manual_seed(cfg.seed))
-regularised = solve(standard, prior, noise, None, cfg.regularised_steps, cfg.step_size, track_best=False,
-                    progress=True, desc="regularised").x.cpu()
+regularised = rr.solve(standard, prior, noise, constraint=None, steps=cfg.regularised_steps, step_size=cfg.step_size,
+                       maximize=True, track_best=False, progress=True, desc="regularised").x.cpu()
 plots.image_grid([results["standard"].x.cpu()[:: cfg.seeds], regularised, results["robust"].x.cpu()[:: cfg.seeds]],
                  ["standard,\nplain", "standard,\nregularised", "robust,\nplain"],
                  col_labels=[str(i) for i in coords], size=1.3)

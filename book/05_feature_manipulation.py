@@ -52,13 +52,10 @@ from rrhelpers.data import sample
 from rrhelpers.judges import content_judge
 from rrhelpers.representations import add_feature, representations, visualize
 
-cfg = rr.chapter_settings(profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps,
-                          step_size=step_size, snapshot_every=snapshot_every, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,
+    snapshot_every=snapshot_every, seed=seed)
 test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
-g = torch.Generator().manual_seed(cfg.seed)
 
 picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
 sources = test_x[picked]

@@ -46,13 +46,10 @@ from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.representations import interpolate, path_progress, pixel_blend
 
-cfg = rr.chapter_settings(profile, "interpolation", sources=sources, destinations=destinations, frames=frames,
-                          steps=steps, step_size=step_size, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "interpolation", sources=sources, destinations=destinations, frames=frames, steps=steps,
+    step_size=step_size, seed=seed)
 test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
-g = torch.Generator().manual_seed(cfg.seed)
 
 order = torch.randperm(len(test_x), generator=g)
 source_ids = order[: cfg.sources]

@@ -45,16 +45,13 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.objectives import CoordinateSum
-from rrhelpers.representations import accentuate, input_gradient, solve, top_weighted_coordinates
+from rrhelpers.representations import accentuate, input_gradient, top_weighted_coordinates
 
-cfg = rr.chapter_settings(profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size,
-                          claim_images=claim_images, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-test_set = rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size, claim_images=claim_images,
+    seed=seed)
 test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 classes = test_set.classes
-g = torch.Generator().manual_seed(cfg.seed)
 
 predicted = models["robust"].predict(test_x).cpu()
 wrong_ids = (predicted != test_y).nonzero()[:, 0]
@@ -160,7 +157,8 @@ for name, m in models.items():
     top, predicted_class = top_weighted_coordinates(m, x, cfg.k)
     random_coords = torch.stack([torch.randperm(m.num_features, generator=g)[: cfg.k] for _ in range(len(x))])
     accentuated = accentuate(m, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x
-    randomised = solve(m, CoordinateSum(m, random_coords), x, cfg.eps, cfg.steps, cfg.step_size).x
+    randomised = rr.solve(m, CoordinateSum(m, random_coords), x, constraint=cfg.eps, steps=cfg.steps,
+                          step_size=cfg.step_size, maximize=True).x
     with torch.no_grad():
         logit = lambda images: m(images.to(m.device)).gather(1, predicted_class[:, None].to(m.device))[:, 0].cpu()
         before = logit(x)

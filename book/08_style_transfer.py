@@ -68,7 +68,8 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor, sample
 from rrhelpers.layer_robustness import layer_robustness, rf_difference
-from rrhelpers.style import StyleResult, high_frequency_share, stage_layers, style_distance, style_transfer
+from rrhelpers.activations import stage_layers
+from rrhelpers.style import StyleResult, high_frequency_share, style_distance, style_transfer
 from rrhelpers.zoo import trained_on
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,

@@ -51,12 +51,10 @@ from rrhelpers import plots, widgets
 from rrhelpers.evaluation import knn_predict
 from rrhelpers.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 
-cfg = rr.chapter_settings(profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps,
-                          step_size=step_size, inpaint_eps=inpaint_eps, mask_size=mask_size, known_weight=known_weight,
-                          claim_draws=claim_draws, seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(P.robust, device=P.device), "standard": rr.load_model(P.standard, device=P.device)}
-train_set, test_set = rr.load_dataset(P.dataset, "train"), rr.load_dataset(P.dataset, "test")
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps, step_size=step_size,
+    inpaint_eps=inpaint_eps, mask_size=mask_size, known_weight=known_weight, claim_draws=claim_draws, seed=seed)
+train_set = rr.load_dataset(P.dataset, "train")
 train_x, train_y = train_set.tensors()
 class_names = test_set.classes
 gaussian = ClassConditionalGaussian(train_x, train_y, size=cfg.gaussian_size)
@@ -104,7 +102,7 @@ plt.show()
 # for the corrupted ones.
 
 # %%
-targets, target_labels = test_set.tensors(torch.randperm(len(test_set), generator=torch.Generator().manual_seed(cfg.seed))[:10])
+targets, target_labels = test_set.tensors(torch.randperm(len(test_set), generator=g)[:10])
 known = square_masks(targets, cfg.mask_size, seed=cfg.seed)
 corrupted = targets * known
 filled = {name: inpaint(model, corrupted, known, target_labels, cfg.inpaint_eps, cfg.steps, cfg.step_size,

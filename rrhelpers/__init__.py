@@ -8,6 +8,7 @@ from .evaluation import accuracy, apgd_robust, evaluate
 from .wrapping import wrap_classifier
 from .inverter import FeedforwardInverter
 from .inverter_training import InverterConfig, load_inverter, train_inverter
+from .kit import ChapterKit, chapter_kit
 from .models import RobustModel, eval_mode
 from .objectives import (
     ClippedCoordinate,
@@ -20,6 +21,7 @@ from .objectives import (
     PixelDistance,
     RepresentationDistance,
 )
+from .problems import solve
 from .published import PUBLISHED
 from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
@@ -31,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttackConfig",
+    "ChapterKit",
     "CheckpointError",
     "ClippedCoordinate",
     "Coordinate",
@@ -70,10 +73,12 @@ __all__ = [
     "make_constraint",
     "optimize",
     "PROFILES",
+    "chapter_kit",
     "chapter_settings",
     "get_profile",
     "pgd_attack",
     "save_model",
+    "solve",
     "train",
     "train_inverter",
     "wrap_classifier",

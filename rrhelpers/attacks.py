@@ -6,14 +6,10 @@ from typing import Optional
 
 import torch
 
-from .models import RobustModel, frozen
+from .models import RobustModel
 from .objectives import CrossEntropy, Margin
-from .solver import make_constraint, optimize
-
-
-def default_step_size(eps: float, steps: int) -> float:
-    """The usual PGD step: 2.5 * eps / steps (Madry et al.), so the iterate can cross the ball and come back."""
-    return 2.5 * eps / max(steps, 1)
+from .problems import solve
+from .solver import make_constraint
 
 
 def pgd_attack(
@@ -40,22 +36,8 @@ def pgd_attack(
     on the model's device (``x`` is moved there)."""
     if loss not in ("ce", "margin") or (loss == "margin" and targeted):
         raise ValueError(f"loss must be 'ce' or, untargeted, 'margin'; got {loss!r} (targeted={targeted})")
-    step_size = default_step_size(eps, steps) if step_size is None else step_size
-    x = x.to(next(model.parameters(), x).device)  # a model without parameters takes x where it is
-    with frozen(model, fold_batchnorm=True):
-        result = optimize(
-            (Margin if loss == "margin" else CrossEntropy)(model, labels),
-            x,
-            make_constraint(norm, eps),
-            steps,
-            step_size,
-            maximize=not targeted,
-            step_schedule=step_schedule,
-            random_start=random_start,
-            track_best=use_best,
-            evaluate_last=use_best,
-            progress=progress,
-            desc=f"PGD-{steps} {norm} eps={eps:g}",
-            generator=generator,
-        )
-    return result.x
+    objective = (Margin if loss == "margin" else CrossEntropy)(model, labels)
+    return solve(model, objective, x, constraint=make_constraint(norm, eps), steps=steps, step_size=step_size,
+                 maximize=not targeted, step_schedule=step_schedule, random_start=random_start, track_best=use_best,
+                 evaluate_last=use_best, progress=progress, desc=f"PGD-{steps} {norm} eps={eps:g}",
+                 generator=generator).x

@@ -8,9 +8,10 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .attacks import default_step_size, pgd_attack
+from .attacks import pgd_attack
 from .data import iterate_batches
 from .models import RobustModel, eval_mode, frozen
+from .problems import default_step_size
 
 APGD_LOSSES = ("ce", "dlr")
 

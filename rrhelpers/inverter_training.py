@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from .activations import LayerFeatures, stage_layers
 from .checkpoints import CheckpointError, load_state, save_state
 from .data import iterate_batches, load_dataset
 from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator, classifier_condition, \
     load_inverter_file, save_inverter
 from .models import RobustModel, frozen
-from .style import LayerFeatures, stage_layers
 from .cache import cache_dir, made_once
 from .zoo import RECIPES, load_model
 

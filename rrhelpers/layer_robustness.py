@@ -4,7 +4,7 @@
 
 where f is a named intermediate layer (its activation flattened): how far an eps-ball can move the layer's output,
 relative to how far apart the layer puts two different images. The inner maximisation is the package's one solver
-(:func:`rrhelpers.solver.optimize`, L2 ball, random start) on a :class:`LayerDistance` objective, so the numerator
+(:func:`rrhelpers.problems.solve`, L2 ball, random start) on a :class:`LayerDistance` objective, so the numerator
 is a lower bound of the true maximum (as for any PGD attack).
 """
 
@@ -19,10 +19,10 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .activations import LayerFeatures
 from .models import frozen
 from .objectives import Objective
-from .solver import L2Ball, optimize
-from .style import LayerFeatures
+from .problems import default_step_size, solve
 from .validation import InputError, check_images
 
 __all__ = ["LayerDistance", "LayerRobustness", "layer_robustness"]
@@ -165,7 +165,7 @@ def layer_robustness(
         raise ValueError(f"eps must be a finite number > 0; got {eps!r}")
     if not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
-    step_size = 2.5 * eps / steps if step_size is None else float(step_size)
+    step_size = default_step_size(eps, steps) if step_size is None else float(step_size)
     if not (math.isfinite(step_size) and step_size > 0):
         raise ValueError(f"step_size must be > 0; got {step_size}")
     n_pairs = 10 * n if pairs is None else pairs
@@ -202,10 +202,10 @@ def layer_robustness(
             with torch.no_grad():
                 clean = feats(x1)
             for layer in layer_list:
-                result = optimize(
-                    LayerDistance(feats, layer, clean[layer]), x1, L2Ball(eps), steps, step_size,
-                    maximize=True, random_start=True, track_best=True, generator=starts[layer],
-                    progress=progress, desc=f"R({layer}) images {lo}-{lo + len(x1)}",
+                result = solve(  # unfolded: the hooks read the model's own layers
+                    model, LayerDistance(feats, layer, clean[layer]), x1, constraint=eps, steps=steps,
+                    step_size=step_size, maximize=True, fold_batchnorm=False, random_start=True, track_best=True,
+                    generator=starts[layer], progress=progress, desc=f"R({layer}) images {lo}-{lo + len(x1)}",
                 )
                 num[layer].append(result.value.detach().cpu())
         half = max(1, batch_size // 2)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .activations import stage_layers
 from .data import ImageDataset, load_dataset, random_pairs, sample
 from .evaluation import apgd_robust, evaluate, ssim
 from .judges import content_judge
@@ -40,7 +41,6 @@ from .plots import gradient_image, grouped_bars, image_grid, mean_ci
 from .profiles import PROFILES, Profile
 from .representations import (has_fake_relu, input_gradient, invert, match_representation, noise_seeds,
                               object_energy_share, visualize_class)
-from .style import stage_layers
 from .validation import InputError
 from .zoo import load_model
 

@@ -6,37 +6,23 @@ tensors built from several), so the chapters and users share one implementation 
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .attacks import default_step_size
 from .foreign import FOREIGN_PREFIXES
 from .models import RobustModel, eval_mode, frozen
-from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, Objective, RepresentationDistance
-from .solver import Constraint, L2Ball, SolverResult, Unconstrained, memory_format_of, optimize
+from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, RepresentationDistance
+from .problems import solve
+from .solver import SolverResult, memory_format_of
 from .validation import check_images
+
 
 def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
     """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
     g = torch.Generator().manual_seed(seed)
     return (mean + std * torch.randn(tuple(shape), generator=g)).clamp(0, 1)
-
-
-def _ball(eps: Optional[float]) -> Constraint:
-    return Unconstrained() if eps is None or math.isinf(eps) else L2Ball(eps)
-
-
-def solve(model: RobustModel, objective: Objective, x0: torch.Tensor, eps: Optional[float], steps: int,
-          step_size: float, maximize: bool = True, default_desc: str = "solver", **kwargs) -> SolverResult:
-    """:func:`optimize` with ``model`` frozen (eval mode, BatchNorms folded: see :mod:`rrhelpers.fusion`), ``x0`` on
-    its device, and an L2 ball of radius ``eps`` (unconstrained if None or inf); other keyword arguments go to
-    :func:`optimize`."""
-    kwargs.setdefault("desc", default_desc)
-    with frozen(model, fold_batchnorm=True):
-        return optimize(objective, x0.to(model.device), _ball(eps), steps, step_size, maximize=maximize, **kwargs)
 
 
 @torch.no_grad()
@@ -57,9 +43,9 @@ def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps
     ``value`` and ``history`` read as the relative representation error (the convergence curve). ``fake_relu=False``
     for wrapped classifiers, whose last ReLU is not this package's (:func:`has_fake_relu`)."""
     goal = representations(model, targets)
-    return solve(model, RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu), seeds, eps, steps,
-                 step_size, False,
-                 "inversion", **kwargs)
+    objective = RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu)
+    return solve(model, objective, seeds, constraint=eps, steps=steps, step_size=step_size, maximize=False,
+                 **{"desc": "inversion", **kwargs})
 
 
 def invert_together(model: RobustModel, problems: dict[str, tuple[torch.Tensor, torch.Tensor]], steps: int = 1000,
@@ -93,32 +79,32 @@ def match_representation(model: RobustModel, sources: torch.Tensor, targets: tor
     """Brittleness pairs (eqs. 1-2): x1' within L2 distance ``eps`` of ``sources`` whose R is closest to
     R(targets); ``value`` is the relative distance ||R(x1') - R(x2)|| / ||R(x2)||."""
     goal = representations(model, targets)
-    step_size = default_step_size(eps, steps) if step_size is None else step_size
-    return solve(model, RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu), sources, eps, steps,
-                 step_size, False,
-                 f"matching eps={eps:g}", **kwargs)
+    objective = RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu)
+    return solve(model, objective, sources, constraint=eps, steps=steps, step_size=step_size, maximize=False,
+                 **{"desc": f"matching eps={eps:g}", **kwargs})
 
 
 def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
               step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
-    return solve(model, Coordinate(model, index), seeds, eps, steps, step_size, True, "feature visualisation",
-                 **kwargs)
+    return solve(model, Coordinate(model, index), seeds, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "feature visualisation", **kwargs})
 
 
 def visualize_class(model: RobustModel, seeds: torch.Tensor, classes: torch.Tensor, steps: int = 200,
                     step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 4 for a class: maximise the logit of ``classes`` (one per seed) from ``seeds`` (what the model thinks a
     class looks like; chapter 4's class pictures)."""
-    return solve(model, Logit(model, classes), seeds, eps, steps, step_size, True, "class pictures", **kwargs)
+    return solve(model, Logit(model, classes), seeds, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "class pictures", **kwargs})
 
 
 def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
                 step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 7: raise coordinate ``index`` until it is the largest one of R(x), then stop (last iterate)."""
     kwargs.setdefault("track_best", False)
-    return solve(model, ClippedCoordinate(model, index), images, eps, steps, step_size, True, "feature addition",
-                 **kwargs)
+    return solve(model, ClippedCoordinate(model, index), images, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "feature addition", **kwargs})
 
 
 def pixel_blend(start: torch.Tensor, end: torch.Tensor, frames: int = 8) -> torch.Tensor:
@@ -146,8 +132,8 @@ def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, fram
     t = torch.linspace(0, 1, frames + 1).view(-1, 1, 1)
     r0, r1 = representations(model, start), representations(model, end)
     goals = torch.lerp(r0[None], r1[None], t.to(r0)).flatten(0, 1)
-    result = solve(model, RepresentationDistance(model, goals), seeds.flatten(0, 1), eps, steps, step_size, False,
-                   "interpolation", **kwargs)
+    result = solve(model, RepresentationDistance(model, goals), seeds.flatten(0, 1), constraint=eps, steps=steps,
+                   step_size=step_size, maximize=False, **{"desc": "interpolation", **kwargs})
     return result.x.view(frames + 1, *start.shape)
 
 
@@ -187,7 +173,8 @@ def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int 
     predicted class by maximising their sum (feature addition of several coordinates at once, without eq. 7's
     clipping) inside an L2 ball around each image."""
     indices, _ = top_weighted_coordinates(model, images, k, classes)
-    return solve(model, CoordinateSum(model, indices), images, eps, steps, step_size, True, "sensitivity", **kwargs)
+    return solve(model, CoordinateSum(model, indices), images, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "sensitivity", **kwargs})
 
 
 def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .models import RobustModel
 from .objectives import CrossEntropy, PixelDistance
-from .representations import solve
+from .problems import solve
 from .solver import SolverResult
 
 
@@ -62,8 +62,8 @@ def generate(model: RobustModel, classes: torch.Tensor, seeds: torch.Tensor, eps
              step_size: float = 1.0, **kwargs) -> SolverResult:
     """Minimise the cross-entropy of ``classes`` within an L2 ball of radius ``eps`` around ``seeds``
     (Santurkar et al.: eps 40, 60 steps of 1 on 224 px ImageNet images)."""
-    return solve(model, CrossEntropy(model, classes.to(model.device)), seeds, eps, steps, step_size, False,
-                 "generation", **kwargs)
+    return solve(model, CrossEntropy(model, classes.to(model.device)), seeds, constraint=eps, steps=steps,
+                 step_size=step_size, maximize=False, **{"desc": "generation", **kwargs})
 
 
 def inpaint(model: RobustModel, corrupted: torch.Tensor, known: torch.Tensor, classes: torch.Tensor, eps: float,
@@ -73,7 +73,8 @@ def inpaint(model: RobustModel, corrupted: torch.Tensor, known: torch.Tensor, cl
     if known.shape[-2:] != corrupted.shape[-2:]:
         raise ValueError(f"mask {tuple(known.shape)} does not match the images {tuple(corrupted.shape)}")
     objective = CrossEntropy(model, classes.to(model.device)) + known_weight * PixelDistance(corrupted, known)
-    return solve(model, objective, corrupted, eps, steps, step_size, False, "inpainting", **kwargs)
+    return solve(model, objective, corrupted, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=False, **{"desc": "inpainting", **kwargs})
 
 
 def square_masks(images: torch.Tensor, size: int, seed: int = 0, centre: bool = False) -> torch.Tensor:

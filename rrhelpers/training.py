@@ -24,11 +24,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .attacks import default_step_size, pgd_attack
+from .attacks import pgd_attack
 from .checkpoints import CheckpointError, load_state, save_state
 from .data import index_batches
 from .evaluation import accuracy
 from .models import RobustModel, eval_mode
+from .problems import default_step_size
 
 
 @dataclass(frozen=True)

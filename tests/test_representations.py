@@ -158,6 +158,10 @@ def test_profiles_and_overrides():
             assert set(rr.PROFILES["quick"].chapters) - set(profile.chapters) == {"feedforward_inversion", "synthesis"}
     with pytest.raises(ValueError, match=r"profiles that have: \['cifar10', 'quick'\]"):
         rr.chapter_settings("imagenet", "synthesis")
+    with pytest.raises(ValueError, match="order must name 'robust' and 'standard' once each"):
+        rr.chapter_kit("quick", "inversion", order=("robust", "robust"))  # refused before any model loads
+    with pytest.raises(ValueError, match="unknown settings"):
+        rr.chapter_kit("quick", "inversion", stpes=7)
 
 
 def test_mean_ci_matches_student_t():

@@ -232,6 +232,25 @@ def test_attack_returns_the_last_iterate_on_request():
     x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
     last = rr.pgd_attack(model, x, y, eps=0.5, steps=4, random_start=False, use_best=False)
     with rr.models.frozen(model):
-        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, rr.attacks.default_step_size(0.5, 4),
+        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, rr.problems.default_step_size(0.5, 4),
                             track_best=False).x
     torch.testing.assert_close(last, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_solve_poses_a_problem_on_a_frozen_model():
+    """rr.solve: a radius becomes an L2 ball with the default step 2.5 eps / steps, the model is frozen only while it
+    runs, a Constraint is kept as given, and an unconstrained problem must name its step."""
+    model = tiny_model()
+    model.train()
+    x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
+    result = rr.solve(model, rr.CrossEntropy(model, y), x, constraint=0.5, steps=4, maximize=True)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    with rr.models.frozen(model):
+        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, 2.5 * 0.5 / 4)
+    torch.testing.assert_close(result.x, expected.x, rtol=1e-4, atol=1e-5)
+    linf = rr.solve(model, rr.CrossEntropy(model, y), x, constraint=LinfBall(0.1), steps=3, maximize=True)
+    assert (linf.x - x).abs().max() <= 0.1 + TOL
+    with pytest.raises(ValueError, match="pass step_size"):
+        rr.solve(model, rr.CrossEntropy(model, y), x, constraint=None, steps=3, maximize=True)
+    with pytest.raises(TypeError):
+        rr.solve(model, rr.CrossEntropy(model, y), x, 0.5, 4, True)  # keyword-only: no bare radius or boolean

@@ -9,13 +9,12 @@ import torch
 from torch import nn
 
 from rrhelpers.layer_robustness import LayerDistance, layer_robustness, rf_difference
+from rrhelpers.activations import LayerFeatures, stage_layers
 from rrhelpers.style import (
-    LayerFeatures,
     content_loss,
     gram_matrix,
     high_frequency_share,
     style_distance,
-    stage_layers,
     style_loss,
     style_transfer,
 )
