@@ -60,7 +60,7 @@ for name, entry in rr.PUBLISHED.items():
         rows.append({"model": name, "dataset": entry.dataset, "trained at": radius(entry.threat, entry.eps),
                      "test eps": eps, "accuracy %": acc})
 reported = pd.DataFrame(rows)
-display(by_radius(reported).round(2).fillna(""))
+display(by_radius(reported).round(2).astype(object).fillna(""))
 
 # %%
 book_models = [P.standard, P.robust] + [rr.chapter_settings(profile, "style_transfer").standard,
@@ -74,7 +74,7 @@ for name in dict.fromkeys(book_models):
         rows.append({"model": name, "dataset": recipe["dataset"], "trained at": f"l2 {adversary.get('eps', 0):g}",
                      "test eps": eps, "accuracy %": 100 * acc, "train minutes": meta["train_seconds"] / 60})
 measured = pd.DataFrame(rows)
-display(by_radius(measured).round(1).fillna(""))
+display(by_radius(measured).round(1).astype(object).fillna(""))
 
 # %% [markdown]
 # The pattern the paper relies on holds in both tables: the robust model gives up some clean accuracy and keeps
