@@ -47,7 +47,7 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import noise_seeds, representations, visualize, visualize_class
+from rrhelpers.representations import choose_coordinates, noise_seeds, representations, visualize, visualize_class
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps, step_size=step_size, top=top,
@@ -64,12 +64,7 @@ reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
 # unrelated, so each model's visualisations are of its own coordinates with the same indices.)
 
 # %%
-n_chosen = cfg.coordinates // 2
-head = models["robust"].head.weight.detach().cpu()
-chosen = [int(head[c].argmax()) for c in range(n_chosen)]
-random_coords = [int(i) for i in torch.randperm(head.shape[1], generator=g) if int(i) not in chosen]
-coords = chosen + random_coords[: cfg.coordinates - n_chosen]
-kinds = [f"chosen (class {test_set.classes[c]})" for c in range(n_chosen)] + ["random"] * (cfg.coordinates - n_chosen)
+coords, kinds = choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
 print("coordinates:", coords)
 
 # %% [markdown]

@@ -50,7 +50,7 @@ import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import sample
 from rrhelpers.judges import content_judge
-from rrhelpers.representations import add_feature, representations, visualize
+from rrhelpers.representations import add_feature, choose_coordinates, representations, visualize
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,
@@ -59,12 +59,7 @@ test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
 
 picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
 sources = test_x[picked]
-head = models["robust"].head.weight.detach().cpu()
-n_chosen = cfg.coordinates // 2
-chosen = [int(head[c].argmax()) for c in range(n_chosen)]
-random_coords = [int(i) for i in torch.randperm(head.shape[1], generator=g) if int(i) not in chosen]
-coords = chosen + random_coords[: cfg.coordinates - n_chosen]
-kinds = [f"chosen (class {test_set.classes[c]})" for c in range(n_chosen)] + ["random"] * (cfg.coordinates - n_chosen)
+coords, kinds = choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
 print("test images (indices):", picked.tolist())
 print("coordinates:", coords)
 

@@ -167,6 +167,19 @@ def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
     return contribution.topk(k, dim=1).indices, classes
 
 
+def choose_coordinates(model: RobustModel, count: int, generator: torch.Generator,
+                       class_names: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Coordinates of R(x) to show (chapters 4 and 5): the first ``count // 2`` are *chosen*, for classes 0, 1, ...
+    the coordinate with the largest weight in ``model``'s final linear layer; the rest are drawn at random from
+    ``generator`` among the others. Returns the indices and a label for each."""
+    head = model.head.weight.detach().cpu()
+    n_chosen = count // 2
+    chosen = [int(head[c].argmax()) for c in range(n_chosen)]
+    others = [int(i) for i in torch.randperm(head.shape[1], generator=generator) if int(i) not in chosen]
+    kinds = [f"chosen (class {class_names[c]})" for c in range(n_chosen)] + ["random"] * (count - n_chosen)
+    return chosen + others[: count - n_chosen], kinds
+
+
 def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int = 60, step_size: float = 1.0,
                eps: float = 40.0, classes: Optional[torch.Tensor] = None, **kwargs) -> SolverResult:
     """Sensitivity (eq. 8, paper A.6: eps 40, 60 steps, step 1): accentuate the top-k weighted coordinates of the

@@ -179,3 +179,16 @@ def test_grouped_bars_draws_one_bar_per_series_and_group_with_intervals():
     assert len(bar_containers) == 2 and bar_containers[0].errorbar is not None and bar_containers[1].errorbar is None
     with pytest.raises(ValueError):
         plots.grouped_bars(["a"], {"x": [1.0]}, {"x": [(0.0, 1.0), (0.0, 2.0)]})
+
+
+def test_choose_coordinates_takes_the_class_indicative_half_then_distinct_random_ones():
+    from rrhelpers.representations import choose_coordinates
+
+    model = tiny_model()
+    coords, kinds = choose_coordinates(model, 5, torch.Generator().manual_seed(0), [str(c) for c in range(10)])
+    head = model.head.weight.detach()
+    assert coords[:2] == [int(head[0].argmax()), int(head[1].argmax())]
+    assert kinds == ["chosen (class 0)", "chosen (class 1)", "random", "random", "random"]
+    assert len(set(coords)) == 5 and all(0 <= c < head.shape[1] for c in coords)
+    again, _ = choose_coordinates(model, 5, torch.Generator().manual_seed(0), [str(c) for c in range(10)])
+    assert again == coords
