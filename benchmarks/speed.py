@@ -260,14 +260,10 @@ def pgd_step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     from torch.utils.flop_counter import FlopCounterMode
 
     x = x.clone().requires_grad_(True)
-    was = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(False)  # the gradient to the input only, as in an attack
-    try:  # backward(), not autograd.grad(): the counter's module hooks refuse autograd.grad on torch 2.11
-        with FlopCounterMode(display=False) as counter:
-            F.cross_entropy(model(x), y).backward()
-    finally:
-        for p, flag in zip(model.parameters(), was):
-            p.requires_grad_(flag)
+    # frozen: the gradient to the input only, as in an attack; backward(), not autograd.grad(), because the
+    # counter's module hooks refuse autograd.grad on torch 2.11
+    with rr.models.frozen(model), FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
     return counter.get_total_flops()
 
 

@@ -3,9 +3,8 @@
 The image is optimised so that the Gram matrices of its activations at the *style layers* match those of the
 style image and its activation at the *content layer* matches that of the content image (Gatys et al., 2016).
 Layers are named as in ``module.named_modules()`` and read with forward hooks
-(:class:`~rrhelpers.activations.LayerFeatures`), so the
-same code serves a :class:`~rrhelpers.RobustModel` (robust or standard weights), a torchvision VGG or any other
-``nn.Module``. ``content_model`` lets the content loss use another network (the Distill response's "swap the
+(:class:`~rrhelpers.activations.LayerFeatures`), so the same code serves a :class:`~rrhelpers.RobustModel` (robust
+or standard weights), a torchvision VGG or any other ``nn.Module``. ``content_model`` lets the content loss use another network (the Distill response's "swap the
 content network" experiment).
 """
 
