@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT_S = 1800
 EXECUTED_BY = "nbval"
 """The mark a cached run carries in its data when nbval executed it (and passed)."""
+_CACHE_LOCK = threading.Lock()  # chapters run side by side (build_book --jobs) share one cache: one access at a time
 
 
 @dataclass
@@ -64,12 +66,15 @@ def cached_run(source: Path, cache_dir: Path):
     return record if record.data.get("executed_by") == EXECUTED_BY else None
 
 
-def subprocess_env() -> dict:
+def subprocess_env(threads: int | None = None) -> dict:
     """This environment with the interpreter's folder first on PATH, for the jupyter/pytest/Chromium tools that the
-    build and the tests start (so they come from the same virtual environment)."""
+    build and the tests start (so they come from the same virtual environment). ``threads``: the CPU threads that
+    torch may use in them (and in the kernels they start); None leaves torch's default, every core."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on kernel start
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     return env
 
 
@@ -83,13 +88,16 @@ def runs_not_by_nbval(cache_dir: Path) -> list[str]:
                   if record.data.get("executed_by") != EXECUTED_BY)
 
 
-def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) -> NbvalRun:
+def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True, threads: int | None = None) -> NbvalRun:
     """Run ``source`` under ``pytest --nbval-lax`` (unless ``reuse`` and a passing run of this code is cached) and
-    cache the executed notebook if every cell passed."""
+    cache the executed notebook if every cell passed. ``threads``: torch's CPU threads in the chapter's kernel
+    (None: every core). Several chapters may run at once (from threads), sharing ``cache_dir`` and ``work_dir``."""
     import nbformat
     from jupyter_cache.base import CacheBundleIn
 
-    if reuse and (record := cached_run(source, cache_dir)) is not None:
+    with _CACHE_LOCK:
+        record = cached_run(source, cache_dir) if reuse else None
+    if record is not None:
         return NbvalRun(source, True, float(record.data.get("execution_seconds", 0.0)),
                         f"nbval passed on this code at {record.created:%Y-%m-%d %H:%M} (cached)", cached=True)
     nb = read_chapter(source)
@@ -104,13 +112,14 @@ def run(source: Path, cache_dir: Path, work_dir: Path, *, reuse: bool = True) ->
            "-p", "tools.nbval_record", f"--nbval-record={executed_dir}",
            "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(ROOT), str(notebook)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(threads), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode != 0 or not executed.exists():
         return NbvalRun(source, False, seconds, log)
-    _cache(cache_dir).cache_notebook_bundle(
-        CacheBundleIn(nbformat.read(executed, as_version=4), str(source),
-                      data={"execution_seconds": seconds, "executed_by": EXECUTED_BY}),
-        check_validity=False, overwrite=True)
+    with _CACHE_LOCK:
+        _cache(cache_dir).cache_notebook_bundle(
+            CacheBundleIn(nbformat.read(executed, as_version=4), str(source),
+                          data={"execution_seconds": seconds, "executed_by": EXECUTED_BY}),
+            check_validity=False, overwrite=True)
     return NbvalRun(source, True, seconds, log)
