@@ -50,7 +50,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.data import out_of_distribution
-from rrhelpers.evaluation import knn_predict, ssim
+from rrhelpers.evaluation import bootstrap_mean_ci, knn_predict, ssim
 from rrhelpers.inverter import classifier_condition
 from rrhelpers.representations import invert, noise_seeds
 
@@ -277,8 +277,7 @@ for name, values in measured.items():
     print(f"{name:8s} ({len(held_out)} images): pixel MSE {values['mse'].mean():.4f}, SSIM {values['ssim'].mean():.3f}, "
           f"label read back {values['knn'].mean():.1%}")
 difference = measured["standard"]["mse"] - measured["robust"]["mse"]
-boot = np.random.default_rng(cfg.seed).choice(difference, (2000, len(difference))).mean(1)
-low, high = np.quantile(boot, [0.025, 0.975])
+low, high = bootstrap_mean_ci(difference, seed=cfg.seed)
 print(f"standard - robust MSE per image: {difference.mean():.4f} [95% CI {low:.4f}, {high:.4f}]; "
       f"robust closer on {(difference > 0).mean():.0%} of images")
 

@@ -49,6 +49,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers import plots, widgets
 from rrhelpers.evaluation import knn_predict
+from rrhelpers.judges import recognised
 from rrhelpers.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 
 cfg, P, models, test_set, g = rr.chapter_kit(
@@ -171,18 +172,11 @@ display(widgets.live_view({"klass": ipywidgets.Dropdown(options=class_names[: cf
 # %%
 claim_classes = torch.arange(cfg.classes).repeat(cfg.claim_draws)
 claim = synthesise(claim_classes, cfg.seed + 1)
-judges = {"robust": models["robust"], "standard": models["standard"],
-          "indep. standard": rr.load_model(cfg.judges[0], device=P.device),
-          "indep. robust": rr.load_model(cfg.judges[1], device=P.device)}
-
-
-def recognised(images: torch.Tensor) -> dict[str, float]:
-    scores = {name: (judge.predict(images).cpu() == claim_classes).float().mean().item() for name, judge in judges.items()}
-    scores["5-NN pixels"] = (knn_predict(train_x, train_y, images) == claim_classes).float().mean().item()
-    return scores
-
-
-table = {made_by: recognised(claim[made_by]) for made_by in ("seed", "robust", "standard")}
+judges = {"robust": models["robust"].predict, "standard": models["standard"].predict,
+          "indep. standard": rr.load_model(cfg.judges[0], device=P.device).predict,
+          "indep. robust": rr.load_model(cfg.judges[1], device=P.device).predict,
+          "5-NN pixels": lambda images: knn_predict(train_x, train_y, images)}
+table = {made_by: recognised(judges, claim[made_by], claim_classes) for made_by in ("seed", "robust", "standard")}
 print(f"share of {len(claim_classes)} images recognised as their class, by judge")
 print(f"{'made by':10s}" + "".join(f"{judge:>16s}" for judge in table["seed"]))
 for made_by, scores in table.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -177,6 +178,25 @@ def ssim(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
     pairs = zip(images.detach().cpu().float(), references.detach().cpu().float())
     return torch.tensor([structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), data_range=1.0,
                                                channel_axis=2) for a, b in pairs])
+
+
+def bootstrap_mean_ci(values: np.ndarray, *, seed: int = 0, resamples: int = 2000,
+                      confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement, ``resamples`` times, from
+    a generator seeded with ``seed``): for a per-image difference whose distribution is not known to be normal."""
+    values = np.asarray(values)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(f"values must be a 1-d array of at least 2 numbers; got shape {values.shape}")
+    means = np.random.default_rng(seed).choice(values, (resamples, len(values))).mean(1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def nearest_distance(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per image, the pixel (L2) distance to the nearest ``reference`` image, on the CPU: a model-free measure of how
+    far an image is from every real one (a superimposition of two digits is far from all of them)."""
+    dist = torch.cdist(images.to(reference.device).flatten(1).float(), reference.flatten(1).float())
+    return dist.min(1).values.cpu()
 
 
 def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:

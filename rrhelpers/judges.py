@@ -54,4 +54,4 @@ def content_judges(profile: Profile) -> dict[str, Judge]:
 
 def recognised(judges: dict[str, Judge], images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """For each judge, the fraction of ``images`` it labels as ``labels``."""
-    return {name: (judge(images) == labels.cpu()).float().mean().item() for name, judge in judges.items()}
+    return {name: (judge(images).cpu() == labels.cpu()).float().mean().item() for name, judge in judges.items()}

@@ -10,7 +10,7 @@ import torch
 import rrhelpers as rr
 from rrhelpers.published import PUBLISHED
 from rrhelpers import plots, representations as R
-from rrhelpers.evaluation import knn_predict
+from rrhelpers.evaluation import bootstrap_mean_ci, knn_predict, nearest_distance
 
 from .conftest import tiny_model
 
@@ -137,6 +137,21 @@ def test_knn_predict():
     ref = torch.tensor([[0.0], [0.1], [1.0], [0.9], [0.95]]).view(5, 1, 1, 1)
     labels = torch.tensor([0, 0, 1, 1, 1])
     assert knn_predict(ref, labels, torch.tensor([[0.05], [0.97]]).view(2, 1, 1, 1), k=3).tolist() == [0, 1]
+
+
+def test_nearest_distance_is_the_pixel_distance_to_the_closest_reference():
+    ref = torch.tensor([[0.0, 0.0], [3.0, 4.0]]).view(2, 1, 1, 2)
+    queries = torch.tensor([[0.0, 1.0], [3.0, 4.0], [6.0, 8.0]]).view(3, 1, 1, 2)
+    assert nearest_distance(queries, ref).tolist() == [1.0, 0.0, 5.0]
+
+
+def test_bootstrap_interval_of_a_mean():
+    values = np.random.default_rng(0).normal(1.0, 0.5, 400)
+    low, high = bootstrap_mean_ci(values, seed=3)
+    assert low < values.mean() < high and 0.05 < high - low < 0.15  # about 2 x 1.96 x 0.5 / 20 = 0.098
+    assert bootstrap_mean_ci(values, seed=3) == (low, high)  # seeded
+    with pytest.raises(ValueError, match="1-d array of at least 2"):
+        bootstrap_mean_ci(np.ones((3, 2)))
 
 
 def test_profiles_and_overrides():

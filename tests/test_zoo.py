@@ -84,18 +84,3 @@ def test_profile_models_are_the_zoo_models_the_chapters_load():
                                                                     "inverter of quick-robust"]
     assert profile_tasks("imagenet") == []
 
-
-def test_prepare_trains_side_by_side_in_workers_that_know_this_process_recipes(monkeypatch):
-    """Two recipes that exist only in this process (as reseeded ones do in the seed sweep) are trained by two
-    worker processes into the test's cache."""
-    from functools import partial
-
-    from rrhelpers.prepare import prepare
-
-    for name, seed in (("tiny-a", 0), ("tiny-b", 1)):
-        monkeypatch.setitem(zoo.RECIPES, name, replace(_tiny_recipe(seed=seed), init_seed=seed))
-    lines = []
-    tasks = [(name, partial(rr.load_model, name)) for name in ("tiny-a", "tiny-b")]
-    assert prepare(tasks, jobs=2, report=lines.append) == ["tiny-a", "tiny-b"]
-    assert all(zoo.cached_path(name).exists() for name in ("tiny-a", "tiny-b"))
-    assert sum("ready in" in line for line in lines) == 2 and "a worker with" in lines[0]

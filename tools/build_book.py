@@ -9,10 +9,11 @@ Usage, from the repository root (``make book`` runs the first)::
 
 Steps: vendor MathJax, require.js and the widget manager from the npm registry if not already there
 (``tools/vendor_js.py``, cached in ``book/_static/vendor/``); for the whole book, make the quick profile's
-models if they are not cached (``rrhelpers.prepare``: trained outside the chapters' kernels, several times faster
-than inside one); execute every chapter whose code changed since its last run under nbval (``tools/nbval_runs.py``:
-the one execution per chapter, which the nbval tests reuse), two at a time where there are two cores or more
-(``--jobs``; models are made two at a time too), keeping the executed notebooks in the build's jupyter-cache; stop with the failing cells if one did not pass; run
+models if they are not cached (``rrhelpers.prepare``: trained in this process, several times faster than inside a
+chapter's kernel); execute every chapter whose code changed since its last run under nbval
+(``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), two at a time where there are
+two cores or more (``--jobs``), keeping the executed notebooks in the build's jupyter-cache; stop with the failing
+cells if one did not pass; run
 ``jupyter-book build``, which finds every chapter in that cache and renders it without executing it again; exit
 non-zero if Sphinx failed or if jupyter-book executed a chapter itself; then check that no built page loads a
 script, stylesheet or font from the network.
@@ -86,9 +87,10 @@ def chapter_source(name: str) -> Path:
 
 
 def default_jobs() -> int:
-    """Chapters (and quick models) made side by side: two where there are at least two cores. Each gets an equal
-    share of the cores; on a 2-core machine two one-thread runs finish about 1.25x sooner than one two-thread run
-    after the other (small-batch solver steps scale poorly across threads)."""
+    """Chapters executed side by side: two where there are at least two cores, each kernel with an equal share of
+    them. On a 2-core machine two one-thread chapters finish about 1.18x sooner than two two-thread chapters in turn
+    (plotting, image encoding and kernel start-up use one core; small-batch solver steps scale less than 2x). Model
+    training scales almost 2x with the second thread, so the models are trained one at a time."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
@@ -153,7 +155,7 @@ def build(args: argparse.Namespace) -> int:
     if not args.chapter:  # one chapter's run makes only what it loads, in its kernel
         from rrhelpers.prepare import prepare_profile
 
-        prepare_profile("quick", jobs=args.jobs)  # the chapters' default profile: its models, made if not cached
+        prepare_profile("quick")  # the chapters' default profile: its models, trained here if not cached
         print(f"build_book: quick models ready in {time.perf_counter() - start:.1f} s", flush=True)
     if not execute_chapters(Path(toc).resolve() if toc else run_chapters.TOC, html_dir.parent / ".jupyter_cache",
                             jobs=args.jobs):
@@ -203,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--toc", metavar="PATH", help="use this table of contents instead of _toc.yml")
     parser.add_argument("--path-output", metavar="DIR", help="write _build/ under DIR instead of the repo root")
     parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
-                        help="models and chapters made N at a time, each with 1/N of the cores (default: 2 where "
-                             "there are 2 or more cores)")
+                        help="chapters executed N at a time, each with 1/N of the cores (default: 2 where there "
+                             "are 2 or more cores)")
     parser.add_argument("--all", action="store_true", help="rewrite every page (Sphinx -a), not just changed ones")
     parser.add_argument("-W", "--warnings-as-errors", action="store_true",
                         help="also fail on Sphinx warnings (broken references etc.)")
