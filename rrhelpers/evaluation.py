@@ -195,14 +195,17 @@ def bootstrap_mean_ci(values: np.ndarray, *, seed: int = 0, resamples: int = 200
 def nearest_distance(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Per image, the pixel (L2) distance to the nearest ``reference`` image, on the CPU: a model-free measure of how
     far an image is from every real one (a superimposition of two digits is far from all of them)."""
-    dist = torch.cdist(images.to(reference.device).flatten(1).float(), reference.flatten(1).float())
-    return dist.min(1).values.cpu()
+    return _pixel_distances(images, reference).min(1).values.cpu()
 
 
 def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
     """Majority label of the ``k`` nearest reference images in pixel space (L2): a model-free judge of what an
     image depicts, used to score inversions and visualisations by their content rather than by the model itself.
     The queries are moved to the reference's device, where the labels are returned."""
-    dist = torch.cdist(queries.to(reference.device).flatten(1).float(), reference.flatten(1).float())
-    nearest = reference_labels[dist.topk(k, largest=False).indices]
+    nearest = reference_labels[_pixel_distances(queries, reference).topk(k, largest=False).indices]
     return torch.mode(nearest, dim=1).values
+
+
+def _pixel_distances(queries: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(Q, R) L2 distances between flattened images, on the reference's device."""
+    return torch.cdist(queries.to(reference.device).flatten(1).float(), reference.flatten(1).float())

@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="rewrite every page (Sphinx -a), not just changed ones")
     parser.add_argument("-W", "--warnings-as-errors", action="store_true",
                         help="also fail on Sphinx warnings (broken references etc.)")
-    return build(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be 1 or more (chapters executed at a time); got {args.jobs}")
+    return build(args)
 
 
 if __name__ == "__main__":
