@@ -119,7 +119,7 @@ for name in models:
 # %%
 standard = models["standard"]
 noise = noise_seeds((len(coords), *shape), seed=cfg.seed)
-prior = rr.objectives.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
+prior = rr.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
                                           generator=torch.Generator().manual_seed(cfg.seed))
 regularised = rr.solve(standard, prior, noise, constraint=None, steps=cfg.regularised_steps, step_size=cfg.step_size,
                        maximize=True, track_best=False, progress=True, desc="regularised").x.cpu()

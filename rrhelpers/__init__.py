@@ -1,5 +1,6 @@
 """rrhelpers: the helper package of the robust-reps book (robust models, one solver, objectives, training, data)."""
 
+from .activations import Activations
 from .attacks import pgd_attack
 from .claims import check_claim
 from .checkpoints import CheckpointError, load_model_file, save_model
@@ -19,6 +20,7 @@ from .objectives import (
     Margin,
     Objective,
     PixelDistance,
+    RandomlyTransformed,
     RepresentationDistance,
 )
 from .problems import solve
@@ -32,6 +34,7 @@ from .zoo import RECIPES, load_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activations",
     "AttackConfig",
     "ChapterKit",
     "CheckpointError",
@@ -52,6 +55,7 @@ __all__ = [
     "Objective",
     "PixelDistance",
     "PUBLISHED",
+    "RandomlyTransformed",
     "RECIPES",
     "RepresentationDistance",
     "RobustModel",

@@ -1,19 +1,22 @@
-"""Reading a network's intermediate activations by layer name, with forward hooks.
+"""Reading what networks compute on a batch: logits, R(x) and intermediate activations by layer name.
 
-One reader (:class:`LayerFeatures`) serves every objective and measure that looks inside a network: style and content
-losses (chapter 8), layer robustness, the feedforward inverters' conditions and the reproduction report. Names are
-those of ``module.named_modules()``, so the same code reads a :class:`~rrhelpers.RobustModel`, a torchvision VGG or
-any other ``nn.Module``.
+:class:`Activations` is what every objective reads (:mod:`rrhelpers.objectives`): the quantities of one batch of
+images, each computed once, so a sum of objectives on one network runs it once per solver step (lucent's design).
+:class:`LayerFeatures` reads named layers with forward hooks; it serves those objectives (style and content losses,
+layer robustness) and the measures that look inside a network (the feedforward inverters' conditions, the
+reproduction report). Names are those of ``module.named_modules()``, so the same code reads a
+:class:`~rrhelpers.RobustModel`, a torchvision VGG or any other ``nn.Module``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["LayerFeatures", "stage_layers"]
+__all__ = ["Activations", "LayerFeatures", "stage_layers"]
 
 
 def _resolve(module: nn.Module, name: str) -> nn.Module:
@@ -108,3 +111,58 @@ def stage_layers(model: nn.Module) -> list[str]:
         if isinstance(stages, nn.ModuleList):
             return [f"{prefix}stages.{i}" for i in range(len(stages))]
     raise ValueError(f"{type(model).__name__} has no 'stages' (nor 'backbone.stages') ModuleList; name layers yourself")
+
+
+class Activations:
+    """One batch of images ``x`` and what networks compute on it, each quantity computed at most once.
+
+    ``reads``: the (network, layer name) pairs that the objectives evaluated on it will ask for; all named layers of
+    one network are then read in a single forward pass. Values keep their graph to ``x``, so one backward pass
+    differentiates a sum of objectives. Each tensor comes from the network's device.
+    """
+
+    def __init__(self, x: torch.Tensor, reads: Iterable[tuple[nn.Module, str]] = ()):
+        self.x = x
+        self._wanted: dict[int, list[str]] = {}
+        for module, name in reads:
+            self._wanted.setdefault(id(module), []).append(name)
+        self._computed: dict[tuple, object] = {}
+        self._layers: dict[int, dict[str, torch.Tensor]] = {}
+
+    def _on(self, module: nn.Module) -> torch.Tensor:
+        parameters = module.parameters() if isinstance(module, nn.Module) else iter(())
+        return self.x.to(next(parameters, self.x).device)  # a network without parameters takes x where it is
+
+    def _once(self, key: tuple, compute):
+        if key not in self._computed:
+            self._computed[key] = compute()
+        return self._computed[key]
+
+    def _both(self, model: nn.Module, fake_relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and R(x) of a RobustModel from one pass."""
+        return self._once(("both", id(model), fake_relu),
+                          lambda: model.forward_both(self._on(model), fake_relu=fake_relu))
+
+    def logits(self, model: nn.Module) -> torch.Tensor:
+        """The network's output (plain ReLUs)."""
+        if hasattr(model, "forward_both"):
+            return self._both(model, False)[0]
+        return self._once(("logits", id(model)), lambda: model(self._on(model)))
+
+    def representation(self, model: nn.Module, *, fake_relu: bool = True) -> torch.Tensor:
+        """R(x) of a :class:`~rrhelpers.RobustModel`; ``fake_relu`` lets gradients reach coordinates that are zero."""
+        if hasattr(model, "forward_both"):
+            return self._both(model, fake_relu)[1]
+        if not hasattr(model, "representation"):
+            raise TypeError(f"{type(model).__name__} has no representation R(x): wrap it as a RobustModel")
+        return self._once(("representation", id(model), fake_relu),
+                          lambda: model.representation(self._on(model), fake_relu=fake_relu))
+
+    def layer(self, module: nn.Module, name: str) -> torch.Tensor:
+        """The activation of layer ``name``; with the other layers of ``module`` announced in ``reads``, one pass."""
+        read = self._layers.setdefault(id(module), {})
+        if name not in read:
+            names = [n for n in self._wanted.get(id(module), []) if n not in read]
+            with LayerFeatures(module, names + [name]) as features:
+                read.update(features(self._on(module)))
+        return read[name]

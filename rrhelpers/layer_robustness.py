@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .activations import LayerFeatures
+from .activations import Activations, LayerFeatures
 from .models import frozen
 from .objectives import Objective
 from .problems import default_step_size, solve
@@ -29,15 +29,16 @@ __all__ = ["LayerDistance", "LayerRobustness", "layer_robustness"]
 
 
 class LayerDistance(Objective):
-    """||f(x) - target||_2 per example, f the flattened activation of ``layer`` read through ``features``."""
+    """||f(x) - target||_2 per example, f the flattened activation of layer ``layer`` of ``module``."""
 
-    def __init__(self, features: LayerFeatures, layer: str, target: torch.Tensor):
-        if layer not in features.layers:
-            raise ValueError(f"layer {layer!r} is not read by this LayerFeatures ({features.layers})")
-        self.features, self.layer, self.target = features, layer, target.detach().flatten(1)
+    def __init__(self, module: nn.Module, layer: str, target: torch.Tensor):
+        self.module, self.layer, self.target = module, layer, target.detach().flatten(1)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        act = self.features(x)[self.layer].flatten(1)
+    def reads(self) -> list[tuple[nn.Module, str]]:
+        return [(self.module, self.layer)]
+
+    def value(self, activations: Activations) -> torch.Tensor:
+        act = activations.layer(self.module, self.layer).flatten(1)
         return (act - self.target.to(act.device)).norm(dim=1)
 
 
@@ -203,7 +204,7 @@ def layer_robustness(
                 clean = feats(x1)
             for layer in layer_list:
                 result = solve(  # unfolded: the hooks read the model's own layers
-                    model, LayerDistance(feats, layer, clean[layer]), x1, constraint=eps, steps=steps,
+                    model, LayerDistance(model, layer, clean[layer]), x1, constraint=eps, steps=steps,
                     step_size=step_size, maximize=True, fold_batchnorm=False, random_start=True, track_best=True,
                     generator=starts[layer], progress=progress, desc=f"R({layer}) images {lo}-{lo + len(x1)}",
                 )

@@ -8,27 +8,40 @@ Each objective maps a batch of images (B, C, H, W) to one value per example (B,)
 - feature addition (eq. 7): maximise :class:`ClippedCoordinate`;
 - sensitivity (eq. 8): maximise :class:`CoordinateSum` over the top-k weighted coordinates.
 
-Representation objectives use the fake ReLU by default so that gradients reach coordinates that are zero.
+Objectives read what they need from :class:`~rrhelpers.activations.Activations`, computed once per batch: a sum
+of objectives on one network runs it once per step. Representation objectives use the fake ReLU by default so that
+gradients reach coordinates that are zero.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from .activations import Activations
 from .models import RobustModel
 
 Index = Union[int, torch.Tensor]
 
 
 class Objective:
-    """Base class: subclasses implement ``__call__(x) -> (B,)``; ``a + b``, ``w * a`` and ``-a`` compose."""
+    """Base class: subclasses implement ``value(activations) -> (B,)``, reading the batch's logits, R(x) or layers
+    from :class:`~rrhelpers.activations.Activations`, and list in ``reads()`` the (network, layer) pairs they read
+    by name. ``objective(x)`` evaluates a batch; ``a + b``, ``w * a`` and ``-a`` compose and share one reading."""
+
+    def value(self, activations: Activations) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reads(self) -> Iterable[tuple[nn.Module, str]]:
+        """The (network, layer name) pairs this objective reads through ``Activations.layer``."""
+        return ()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        return self.value(Activations(x, self.reads()))
 
     def __add__(self, other: "Objective") -> "Objective":
         return _Sum(self, other)
@@ -49,16 +62,22 @@ class _Sum(Objective):
     def __init__(self, a: Objective, b: Objective):
         self.a, self.b = a, b
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.a(x) + self.b(x)
+    def value(self, activations: Activations) -> torch.Tensor:
+        return self.a.value(activations) + self.b.value(activations)
+
+    def reads(self) -> Iterable[tuple[nn.Module, str]]:
+        return [*self.a.reads(), *self.b.reads()]
 
 
 class _Scaled(Objective):
     def __init__(self, inner: Objective, weight: float):
         self.inner, self.weight = inner, weight
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight * self.inner(x)
+    def value(self, activations: Activations) -> torch.Tensor:
+        return self.weight * self.inner.value(activations)
+
+    def reads(self) -> Iterable[tuple[nn.Module, str]]:
+        return self.inner.reads()
 
 
 def _on(value: Union[int, torch.Tensor], device: torch.device, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
@@ -77,10 +96,10 @@ class CrossEntropy(Objective):
     def __init__(self, model: RobustModel, labels: Index):
         self.model, self.labels = model, labels
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.model(x)
-        self.labels = _on(self.labels, x.device, torch.long)
-        return F.cross_entropy(logits, _per_example(self.labels, len(x)), reduction="none")
+    def value(self, activations: Activations) -> torch.Tensor:
+        logits = activations.logits(self.model)
+        self.labels = _on(self.labels, logits.device, torch.long)
+        return F.cross_entropy(logits, _per_example(self.labels, len(logits)), reduction="none")
 
 
 class Margin(Objective):
@@ -91,10 +110,10 @@ class Margin(Objective):
     def __init__(self, model: RobustModel, labels: Index):
         self.model, self.labels = model, labels
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.model(x)
-        self.labels = _on(self.labels, x.device, torch.long)
-        labels = _per_example(self.labels, len(x))
+    def value(self, activations: Activations) -> torch.Tensor:
+        logits = activations.logits(self.model)
+        self.labels = _on(self.labels, logits.device, torch.long)
+        labels = _per_example(self.labels, len(logits))
         true = logits.gather(1, labels[:, None])[:, 0]
         others = logits.scatter(1, labels[:, None], float("-inf"))
         return others.amax(1) - true
@@ -106,10 +125,10 @@ class Logit(Objective):
     def __init__(self, model: RobustModel, classes: Index):
         self.model, self.classes = model, classes
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.model(x)
-        self.classes = _on(self.classes, x.device, torch.long)
-        return logits.gather(1, _per_example(self.classes, len(x))[:, None])[:, 0]
+    def value(self, activations: Activations) -> torch.Tensor:
+        logits = activations.logits(self.model)
+        self.classes = _on(self.classes, logits.device, torch.long)
+        return logits.gather(1, _per_example(self.classes, len(logits))[:, None])[:, 0]
 
 
 class RepresentationDistance(Objective):
@@ -119,9 +138,10 @@ class RepresentationDistance(Objective):
         self.model, self.target = model, target.detach()
         self.relative, self.fake_relu = relative, fake_relu
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.target = _on(self.target, x.device)
-        dist = (self.model.representation(x, fake_relu=self.fake_relu) - self.target).norm(dim=1)
+    def value(self, activations: Activations) -> torch.Tensor:
+        rep = activations.representation(self.model, fake_relu=self.fake_relu)
+        self.target = _on(self.target, rep.device)
+        dist = (rep - self.target).norm(dim=1)
         return dist / self.target.norm(dim=1).clamp_min(1e-12) if self.relative else dist
 
 
@@ -131,10 +151,10 @@ class Coordinate(Objective):
     def __init__(self, model: RobustModel, index: Index, fake_relu: bool = True):
         self.model, self.index, self.fake_relu = model, index, fake_relu
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        rep = self.model.representation(x, fake_relu=self.fake_relu)
-        self.index = _on(self.index, x.device, torch.long)
-        return rep.gather(1, _per_example(self.index, len(x))[:, None])[:, 0]
+    def value(self, activations: Activations) -> torch.Tensor:
+        rep = activations.representation(self.model, fake_relu=self.fake_relu)
+        self.index = _on(self.index, rep.device, torch.long)
+        return rep.gather(1, _per_example(self.index, len(rep))[:, None])[:, 0]
 
 
 class ClippedCoordinate(Objective):
@@ -147,10 +167,10 @@ class ClippedCoordinate(Objective):
     def __init__(self, model: RobustModel, index: Index, fake_relu: bool = True):
         self.model, self.index, self.fake_relu = model, index, fake_relu
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        rep = self.model.representation(x, fake_relu=self.fake_relu)
-        self.index = _on(self.index, x.device, torch.long)
-        idx = _per_example(self.index, len(x))[:, None]
+    def value(self, activations: Activations) -> torch.Tensor:
+        rep = activations.representation(self.model, fake_relu=self.fake_relu)
+        self.index = _on(self.index, rep.device, torch.long)
+        idx = _per_example(self.index, len(rep))[:, None]
         value = rep.gather(1, idx)[:, 0]
         others = rep.scatter(1, idx, float("-inf")).amax(dim=1)
         return torch.where(value < others, value, torch.zeros_like(value))
@@ -164,11 +184,11 @@ class CoordinateSum(Objective):
     ):
         self.model, self.indices, self.weights, self.fake_relu = model, indices, weights, fake_relu
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        rep = self.model.representation(x, fake_relu=self.fake_relu)
-        self.indices = _on(self.indices, x.device)
+    def value(self, activations: Activations) -> torch.Tensor:
+        rep = activations.representation(self.model, fake_relu=self.fake_relu)
+        self.indices = _on(self.indices, rep.device)
         if self.weights is not None:
-            self.weights = _on(self.weights, x.device)
+            self.weights = _on(self.weights, rep.device)
         picked = rep.gather(1, self.indices)
         return (picked if self.weights is None else picked * self.weights).sum(dim=1)
 
@@ -179,7 +199,8 @@ class PixelDistance(Objective):
     def __init__(self, target: torch.Tensor, mask: Optional[torch.Tensor] = None):
         self.target, self.mask = target.detach(), mask
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def value(self, activations: Activations) -> torch.Tensor:
+        x = activations.x
         self.target = _on(self.target, x.device)
         diff = (x - self.target) ** 2
         if self.mask is not None:
@@ -201,7 +222,8 @@ class RandomlyTransformed(Objective):
         self.inner, self.shift, self.scale, self.degrees = inner, shift, scale, degrees
         self.generator = generator
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def value(self, activations: Activations) -> torch.Tensor:
+        x = activations.x
         b, _, h, w = x.shape
         # on the generator's device: a CPU one gives the same draws on every device, one on x's saves a copy per call
         device = x.device if self.generator is None else self.generator.device

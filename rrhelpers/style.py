@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .activations import LayerFeatures, stage_layers
+from .activations import Activations, LayerFeatures, stage_layers
 from .models import eval_mode, frozen
+from .objectives import Objective
+from .smooth import minimize_smooth
 from .validation import InputError, check_images
 
 __all__ = [
+    "ContentLoss",
+    "StyleLoss",
     "StyleResult",
     "content_loss",
     "gram_matrix",
@@ -102,6 +104,35 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((features - target) ** 2).flatten(1).mean(dim=1)
 
 
+class StyleLoss(Objective):
+    """:func:`style_loss` of ``module``'s activations against the Gram matrices ``target_grams`` {layer: (1 or B, C,
+    C)}, layers weighted by ``weights`` (default 1 each)."""
+
+    def __init__(self, module: nn.Module, target_grams: Mapping[str, torch.Tensor],
+                 weights: Optional[Mapping[str, float]] = None):
+        self.module, self.target_grams, self.weights = module, dict(target_grams), weights
+
+    def reads(self) -> list[tuple[nn.Module, str]]:
+        return [(self.module, name) for name in self.target_grams]
+
+    def value(self, activations: Activations) -> torch.Tensor:
+        features = {name: activations.layer(self.module, name) for name in self.target_grams}
+        return style_loss(features, self.target_grams, self.weights).to(activations.x.device)
+
+
+class ContentLoss(Objective):
+    """:func:`content_loss` of ``module``'s activation at ``layer`` against ``target``."""
+
+    def __init__(self, module: nn.Module, layer: str, target: torch.Tensor):
+        self.module, self.layer, self.target = module, layer, target.detach()
+
+    def reads(self) -> list[tuple[nn.Module, str]]:
+        return [(self.module, self.layer)]
+
+    def value(self, activations: Activations) -> torch.Tensor:
+        return content_loss(activations.layer(self.module, self.layer), self.target).to(activations.x.device)
+
+
 @dataclass
 class StyleResult:
     """``image``: the result in [0, 1] (same dims as ``content``); ``style_loss``, ``content_loss``: unweighted
@@ -112,9 +143,6 @@ class StyleResult:
     style_loss: torch.Tensor
     content_loss: torch.Tensor
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-_PIXEL_MARGIN = 1e-3  # L-BFGS starts from logit(clamp(x, m, 1 - m)): pure black or white has no finite logit
 
 
 def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -151,13 +179,12 @@ def style_transfer(
     """Minimise ``style_weight * style_loss + content_weight * content_loss`` over the image (Gatys et al.).
 
     ``content`` (B, C, H, W) or (C, H, W) and ``style`` (1 or B images, any size) are in [0, 1]. A list of style
-    layers weighs each 1/L; a mapping gives the weights. L-BFGS (strong-Wolfe line search, at most ``steps``
-    iterations and ``2 * steps`` loss evaluations, default ``lr`` 1) optimises the image's logits, ``x = sigmoid(z)``: the problem becomes unconstrained, so the line
-    search and the curvature pairs stay exact and every evaluated image lies in [0, 1]. Adam (default ``lr`` 0.02)
-    takes ``steps`` steps on the pixels, clamped to [0, 1] after each. ``init='noise'`` starts from uniform noise
-    drawn with ``seed``.
-    ``content_model`` (default ``model``) computes the content loss. Models run in eval mode, restored afterwards;
-    their parameters' ``.grad`` are left untouched.
+    layers weighs each 1/L; a mapping gives the weights. The two losses are objectives (:class:`StyleLoss`,
+    :class:`ContentLoss`) read from one forward pass per evaluation, minimised by
+    :func:`~rrhelpers.smooth.minimize_smooth` (``optimizer`` 'lbfgs' on the image's logits, at most ``steps``
+    iterations, or 'adam' on its pixels, ``steps`` steps; ``lr`` as there). ``init='noise'`` starts from uniform
+    noise drawn with ``seed``. ``content_model`` (default ``model``) computes the content loss. Models run in eval
+    mode, restored afterwards; their parameters' ``.grad`` are left untouched.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module; got {type(model).__name__}")
@@ -187,84 +214,29 @@ def style_transfer(
         raise ValueError(
             f"style_weight and content_weight must be finite and >= 0; got {style_weight}, {content_weight}"
         )
-    if not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0; got {steps!r}")
-    steps = int(steps)
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}")
     if init not in ("content", "noise"):
         raise ValueError(f"init must be 'content' or 'noise'; got {init!r}")
-    lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else float(lr)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be > 0; got {lr}")
-
     device = _device(model)
     cmodel = model if content_model is None else content_model
-    cdevice = _device(cmodel)
     content, style = content.to(device), style.to(device)
-    separate = content_model is not None
-    style_names = list(weights)
     with contextlib.ExitStack() as stack:
         stack.enter_context(frozen(model))
-        if separate:
+        if content_model is not None:
             stack.enter_context(frozen(content_model))
-        feats = stack.enter_context(LayerFeatures(model, style_names if separate else style_names + [content_layer]))
-        cfeats = stack.enter_context(LayerFeatures(content_model, [content_layer])) if separate else feats
-
         with torch.no_grad():
-            target_grams = {k: gram_matrix(v).detach() for k, v in feats(style).items() if k in weights}
-            content_target = cfeats(content.to(cdevice))[content_layer].detach()
-
-        def losses(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            out = feats(x)
-            s = style_loss({k: out[k] for k in style_names}, target_grams, weights)
-            c_act = cfeats(x.to(cdevice))[content_layer] if separate else out[content_layer]
-            return s, content_loss(c_act, content_target).to(s.device)
-
+            targets = Activations(style, [(model, name) for name in weights])
+            style_term = StyleLoss(model, {name: gram_matrix(targets.layer(model, name)) for name in weights}, weights)
+            content_term = ContentLoss(cmodel, content_layer, Activations(content).layer(cmodel, content_layer))
         if init == "content":
             start = content.clone()
         else:
             start = torch.rand(content.shape, generator=torch.Generator().manual_seed(seed)).to(device, content.dtype)
-        lbfgs = optimizer == "lbfgs"
-        # L-BFGS works on logits (unconstrained, no clamping); Adam on the pixels (clamped after each step)
-        param = torch.logit(start.clamp(_PIXEL_MARGIN, 1 - _PIXEL_MARGIN)) if lbfgs else start
-        param.requires_grad_(True)
-        image_of = torch.sigmoid if lbfgs else (lambda p: p)
-        opt: torch.optim.Optimizer
-        if lbfgs:
-            opt = torch.optim.LBFGS([param], lr=lr, max_iter=steps, max_eval=2 * steps, history_size=50,
-                                    line_search_fn="strong_wolfe")
-        else:
-            opt = torch.optim.Adam([param], lr=lr)
-        history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
-        bar = tqdm(total=steps, desc=f"style transfer ({optimizer})", disable=not progress, leave=False)
-
-        def closure() -> torch.Tensor:
-            with torch.enable_grad():
-                s, c = losses(image_of(param))
-                total = (style_weight * s + content_weight * c).sum()
-                param.grad = torch.autograd.grad(total, param)[0]  # not .backward(): keep the models' .grad untouched
-            history["total"].append(float(total.detach()) / len(param))
-            history["style"].append(style_weight * float(s.detach().mean()))
-            history["content"].append(content_weight * float(c.detach().mean()))
-            if lbfgs and steps:
-                bar.n = min(steps, opt.state[param].get("n_iter", 0))
-                bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=True)
-            return total.detach()
-
-        if lbfgs:
-            if steps:
-                opt.step(closure)  # runs up to `steps` iterations; stops early once converged
-        else:
-            for _ in range(steps):
-                opt.step(closure)
-                with torch.no_grad():
-                    param.clamp_(0, 1)
-                bar.update()
-        bar.close()
-        x = image_of(param.detach())
+        x, history = minimize_smooth({"style": style_weight * style_term, "content": content_weight * content_term},
+                                     start, steps=steps, optimizer=optimizer, lr=lr, progress=progress,
+                                     desc="style transfer")
         with torch.no_grad():
-            s_final, c_final = losses(x.detach())
+            final = Activations(x, [*style_term.reads(), *content_term.reads()])
+            s_final, c_final = style_term.value(final), content_term.value(final)
         history["total"].append(float((style_weight * s_final + content_weight * c_final).mean()))
         history["style"].append(style_weight * float(s_final.mean()))
         history["content"].append(content_weight * float(c_final.mean()))

@@ -254,3 +254,49 @@ def test_solve_poses_a_problem_on_a_frozen_model():
         rr.solve(model, rr.CrossEntropy(model, y), x, constraint=None, steps=3, maximize=True)
     with pytest.raises(TypeError):
         rr.solve(model, rr.CrossEntropy(model, y), x, 0.5, 4, True)  # keyword-only: no bare radius or boolean
+
+
+def _count_forwards(module: torch.nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_a_sum_of_objectives_reads_the_network_once_and_equals_its_parts():
+    """Objectives read one Activations per evaluation: a sum on one network runs it once (per ReLU kind), and its
+    value and gradient are those of the parts evaluated alone."""
+    model = tiny_model()
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    parts = [rr.objectives.CrossEntropy(model, torch.tensor([0, 1, 2])), rr.objectives.Margin(model, 3),
+             0.5 * rr.objectives.Logit(model, 4)]
+    total = parts[0] + parts[1] - parts[2]
+    calls = _count_forwards(model.backbone)
+    value = total(x)
+    assert calls[0] == 1
+    separate = parts[0](x) + parts[1](x) - parts[2](x)
+    assert calls[0] == 4
+    torch.testing.assert_close(value, separate)
+    torch.testing.assert_close(torch.autograd.grad(value.sum(), x)[0], torch.autograd.grad(separate.sum(), x)[0])
+    representation = rr.Coordinate(model, 0) + rr.objectives.RepresentationDistance(model, torch.zeros(1, model.num_features))
+    calls[0] = 0
+    representation(x)
+    assert calls[0] == 1  # both read R(x) with the fake ReLU: one pass
+    (representation + parts[0])(x)
+    assert calls[0] == 3  # logits need the plain ReLU: a second pass
+
+
+def test_layer_objectives_read_every_announced_layer_in_one_pass():
+    from rrhelpers.layer_robustness import LayerDistance
+    from rrhelpers.style import ContentLoss, StyleLoss, gram_matrix
+
+    model = tiny_model(in_channels=3)
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    layers = rr.activations.stage_layers(model)
+    with torch.no_grad(), rr.activations.LayerFeatures(model, layers) as read:
+        acts = read(x.flip(0))
+    style = StyleLoss(model, {name: gram_matrix(acts[name]) for name in layers})
+    combined = style + ContentLoss(model, layers[0], acts[layers[0]]) + LayerDistance(model, layers[1], acts[layers[1]])
+    calls = _count_forwards(model.backbone)
+    value = combined(x)
+    assert calls[0] == 1 and value.shape == (2,) and (value > 0).all()
+    assert all(len(m._forward_hooks) == 0 for m in model.modules() if m is not model.backbone)

@@ -332,8 +332,8 @@ def test_layer_robustness_clear_errors(linear_net):
         layer_robustness(net, images * 2, "lin", eps=EPS, steps=2)
     with pytest.raises(ValueError, match="steps"):
         layer_robustness(net, images, "lin", eps=EPS, steps=0)
-    with LayerFeatures(net, ["conv"]) as feats, pytest.raises(ValueError, match="not read"):
-        LayerDistance(feats, "lin", torch.zeros(1))
+    with pytest.raises(ValueError, match=r"unknown layer.*'fc'"):
+        LayerDistance(net, "fc", torch.zeros(1, 1))(images)
 
 
 def test_style_distance_is_zero_for_the_style_itself_and_matches_style_loss():
@@ -359,3 +359,19 @@ def test_high_frequency_share_tells_a_checkerboard_from_a_smooth_image():
     assert shares[1] < high_frequency_share(noisy)[0] < shares[0]
     with pytest.raises(ValueError, match="Nyquist"):
         high_frequency_share(smooth, cutoff=0)
+
+
+def test_minimize_smooth_refuses_bad_settings_clearly():
+    from rrhelpers.objectives import PixelDistance
+    from rrhelpers.smooth import minimize_smooth
+
+    x0 = _images(2, 1, 4, 4, seed=30)
+    term = {"pixels": PixelDistance(torch.zeros_like(x0))}
+    for settings, message in (({"steps": -1}, "steps must be"), ({"steps": 2, "optimizer": "sgd"}, "optimizer must"),
+                              ({"steps": 2, "lr": 0.0}, "lr must")):
+        with pytest.raises(ValueError, match=message):
+            minimize_smooth(term, x0, **settings)
+    with pytest.raises(ValueError, match="at least one term"):
+        minimize_smooth({}, x0, steps=2)
+    x, history = minimize_smooth(term, x0, steps=5, optimizer="adam", lr=0.1)
+    assert (x.sum() < x0.sum()) and len(history["pixels"]) == len(history["total"]) == 5

@@ -1,0 +1,86 @@
+"""The second optimiser over images, beside the projected-gradient solver: L-BFGS or Adam on a smooth objective.
+
+Projected normalised gradient steps (:func:`rrhelpers.solver.optimize`) suit the paper's problems: a radius, a step
+rule, best-iterate tracking. Style transfer (chapter 8) is a smooth, unconstrained sum of losses that quasi-Newton
+steps minimise in a few dozen iterations (Gatys et al.). :func:`minimize_smooth` serves it with the same objectives
+(:mod:`rrhelpers.objectives`): the terms are summed, read from one :class:`~rrhelpers.activations.Activations` per
+evaluation, and each term's batch mean is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Literal, Mapping, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from .activations import Activations
+from .objectives import Objective
+
+__all__ = ["minimize_smooth"]
+
+_PIXEL_MARGIN = 1e-3  # L-BFGS starts from logit(clamp(x, m, 1 - m)): pure black or white has no finite logit
+
+
+def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: int,
+                    optimizer: Literal["lbfgs", "adam"] = "lbfgs", lr: Optional[float] = None,
+                    progress: bool = False, desc: str = "minimise") -> tuple[torch.Tensor, dict[str, list[float]]]:
+    """Minimise the sum of the per-example ``terms`` over images from ``x0`` (B, C, H, W) in [0, 1].
+
+    L-BFGS (strong-Wolfe line search, at most ``steps`` iterations and ``2 * steps`` evaluations, default ``lr`` 1)
+    works on the images' logits, x = sigmoid(z): the problem is unconstrained, so the line search and the curvature
+    pairs stay exact and every evaluated image lies in [0, 1]. Adam (default ``lr`` 0.02) takes ``steps`` steps on the
+    pixels, clamped to [0, 1] after each. Returns the images and the history: per evaluation (L-BFGS's line search
+    evaluates more than once per iteration), 'total' and each term's batch mean. Networks' ``.grad`` are untouched.
+    """
+    if not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0; got {steps!r}")
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}")
+    if not terms:
+        raise ValueError("minimize_smooth needs at least one term")
+    steps = int(steps)
+    lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else float(lr)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be > 0; got {lr}")
+    lbfgs = optimizer == "lbfgs"
+    param = (torch.logit(x0.clamp(_PIXEL_MARGIN, 1 - _PIXEL_MARGIN)) if lbfgs else x0.clone()).detach()
+    param.requires_grad_(True)
+    image_of = torch.sigmoid if lbfgs else (lambda p: p)
+    opt: torch.optim.Optimizer
+    if lbfgs:
+        opt = torch.optim.LBFGS([param], lr=lr, max_iter=steps, max_eval=2 * steps, history_size=50,
+                                line_search_fn="strong_wolfe")
+    else:
+        opt = torch.optim.Adam([param], lr=lr)
+    reads = [pair for term in terms.values() for pair in term.reads()]
+    history: dict[str, list[float]] = {"total": [], **{name: [] for name in terms}}
+    bar = tqdm(total=steps, desc=f"{desc} ({optimizer})", disable=not progress, leave=False)
+
+    def closure() -> torch.Tensor:
+        with torch.enable_grad():
+            activations = Activations(image_of(param), reads)
+            values = {name: term.value(activations) for name, term in terms.items()}
+            total = sum(values.values()).sum()
+            param.grad = torch.autograd.grad(total, param)[0]  # not .backward(): keep the networks' .grad untouched
+        history["total"].append(float(total.detach()) / len(param))
+        for name, value in values.items():
+            history[name].append(float(value.detach().mean()))
+        if lbfgs and steps:
+            bar.n = min(steps, opt.state[param].get("n_iter", 0))
+            bar.set_postfix(loss=f"{history['total'][-1]:.4g}", refresh=True)
+        return total.detach()
+
+    if lbfgs:
+        if steps:
+            opt.step(closure)  # runs up to `steps` iterations; stops early once converged
+    else:
+        for _ in range(steps):
+            opt.step(closure)
+            with torch.no_grad():
+                param.clamp_(0, 1)
+            bar.update()
+    bar.close()
+    return image_of(param.detach()), history
