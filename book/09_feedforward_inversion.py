@@ -54,17 +54,15 @@ from rrhelpers.evaluation import bootstrap_mean_ci, knn_predict, ssim
 from rrhelpers.inverter import classifier_condition
 from rrhelpers.representations import invert, noise_seeds
 
-cfg = rr.chapter_settings(profile, "feedforward_inversion", epochs=epochs, adversarial_weight=adversarial_weight,
-                          feature_weight=feature_weight, images=images, claim_images=claim_images,
-                          iterative_steps=iterative_steps, shift=shift, seed=seed)
-P = cfg.profile
+cfg, P, models, test_set, g = rr.chapter_kit(
+    profile, "feedforward_inversion", epochs=epochs, adversarial_weight=adversarial_weight,
+    feature_weight=feature_weight, images=images, claim_images=claim_images, iterative_steps=iterative_steps,
+    shift=shift, seed=seed)
 inverter_config = rr.InverterConfig.from_settings(cfg)
-names = {"robust": P.robust, "standard": P.standard}
-models = {k: rr.load_model(v, device=P.device) for k, v in names.items()}
-inverters = {k: rr.load_inverter(v, inverter_config, device=P.device) for k, v in names.items()}
-train_set, test_set = rr.load_dataset(P.dataset, "train"), rr.load_dataset(P.dataset, "test")
+inverters = {k: rr.load_inverter(getattr(P, k), inverter_config, device=P.device) for k in models}
+train_set = rr.load_dataset(P.dataset, "train")
 
-order = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(cfg.seed))
+order = torch.randperm(len(test_set), generator=g)
 shown, shown_labels = test_set.tensors(order[: cfg.images])
 held_out, held_out_labels = test_set.tensors(order[: cfg.claim_images])
 
