@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, NamedTuple, Sequence
 
 import torch
@@ -10,13 +9,14 @@ import torch
 from .data import ImageDataset, load_dataset
 from .models import RobustModel
 from .profiles import Profile, chapter_settings
+from .settings import ChapterSettings
 from .zoo import load_model
 
 
 class ChapterKit(NamedTuple):
     """What every comparison chapter starts from; unpack it: ``cfg, P, models, test_set, g = rr.chapter_kit(...)``."""
 
-    settings: SimpleNamespace
+    settings: ChapterSettings
     """The profile's settings for the chapter with the parameters cell's overrides (:func:`chapter_settings`)."""
     profile: Profile
     models: dict[str, RobustModel]

@@ -25,7 +25,7 @@ def profile_models(profile: str) -> list[str]:
     for chapter, keys in (("synthesis", ("judges",)), ("style_transfer", ("standard", "robust"))):
         if chapter in prof.chapters:
             for key in keys:
-                value = prof.chapters[chapter][key]
+                value = getattr(prof.chapters[chapter], key)
                 names += list(value) if isinstance(value, (list, tuple)) else [value]
     return [name for name in dict.fromkeys(names) if name in RECIPES]
 

@@ -166,7 +166,7 @@ def _accuracy_row(model: RobustModel, c: _Context) -> dict[str, Any]:
 
 
 def _brittleness_row(model: RobustModel, c: _Context) -> dict[str, Any]:
-    radii = list(c.profile.chapters["brittleness"]["radii"])
+    radii = list(c.profile.chapters["brittleness"].radii)
     sources, targets = random_pairs(c.test_set, c.settings.pairs, c.settings.seed)
     curve = {f"{r:g}": mean_with_ci(match_representation(
         model, sources, targets, r, c.settings.match_steps, fake_relu=has_fake_relu(model)).value) for r in radii}
@@ -190,11 +190,11 @@ def _inversion_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     n = c.settings.inversions
     x, y = sample(c.test_set, 2 * n, seed=c.settings.seed + 2)
     targets, labels, others = x[:n], y[:n], x[n:]
-    noise = noise_seeds(targets.shape, mean=cfg["noise_mean"], std=cfg["noise_std"], seed=c.settings.seed)
+    noise = noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=c.settings.seed)
     out: dict[str, Any] = {"images": {"targets": targets}}
     for start, seeds in (("from_noise", noise), ("from_images", others)):
-        result = invert(model, targets, seeds, c.settings.inversion_steps, cfg["step_size"],
-                        step_schedule=cfg["step_schedule"], fake_relu=has_fake_relu(model),
+        result = invert(model, targets, seeds, c.settings.inversion_steps, cfg.step_size,
+                        step_schedule=cfg.step_schedule, fake_relu=has_fake_relu(model),
                         desc=f"inversion {start.replace('_', ' ')}")
         inverted = result.x.cpu()
         out["images"][start] = inverted
@@ -212,8 +212,8 @@ def _class_visualization_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     shape = c.test_set.tensors([0])[0].shape[1:]
     g = torch.Generator().manual_seed(c.settings.seed)
     dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
-    pictures = visualize_class(model, dark, wanted, c.settings.class_steps, cfg["class_step_size"],
-                               eps=cfg["class_eps"], step_schedule=cfg["class_step_schedule"]).x.cpu()
+    pictures = visualize_class(model, dark, wanted, c.settings.class_steps, cfg.class_step_size,
+                               eps=cfg.class_eps, step_schedule=cfg.class_step_schedule).x.cpu()
     recognised = share_with_ci(c.judge(pictures) == wanted)
     return {"recognised": recognised, "classes": [c.test_set.classes[int(i)] for i in shown],
             "images": {"pictures": pictures[: len(shown)]}, "score": recognised["mean"]}
@@ -223,7 +223,7 @@ def _gradients_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     x, y = sample(c.test_set, c.settings.gradients, seed=c.settings.seed + 3)
     grad = input_gradient(model, x, y).cpu()
     out: dict[str, Any] = {"images": {"inputs": x, "gradients": grad}}
-    if c.profile.chapters["robust_training"].get("uniform_background"):
+    if c.profile.chapters["robust_training"].uniform_background:
         out["energy_on_object"] = mean_with_ci(object_energy_share(grad, x))
     return out
 
@@ -478,7 +478,7 @@ def alignment_report(
     quick to train) and place every score on their scale.
     """
     profile = profile_for(dataset)
-    eps = float(profile.chapters["robust_training"]["check_eps"] if eps is None else eps)
+    eps = float(profile.chapters["robust_training"].check_eps if eps is None else eps)
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive radius; got {eps}")
     named = dict(models) if isinstance(models, Mapping) else {str(m): m for m in models}

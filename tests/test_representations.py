@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -156,7 +158,12 @@ def test_bootstrap_interval_of_a_mean():
 
 def test_profiles_and_overrides():
     cfg = rr.chapter_settings("quick", "inversion", steps=7, step_size=None)
-    assert cfg.steps == 7 and cfg.step_size == rr.PROFILES["quick"].chapters["inversion"]["step_size"]
+    assert cfg.steps == 7 and cfg.step_size == rr.PROFILES["quick"].chapters["inversion"].step_size
+    # typed and frozen: the profile's own settings are untouched, and a shared default is written once
+    assert isinstance(cfg, rr.settings.Inversion) and cfg.profile is rr.PROFILES["quick"]
+    assert rr.PROFILES["quick"].chapters["inversion"].steps == 1000 and cfg.noise_std == 0.05 and cfg.seed == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = 8
     with pytest.raises(ValueError, match="unknown profile"):
         rr.chapter_settings("imagenet-xl", "inversion")
     with pytest.raises(ValueError, match="unknown settings"):
@@ -165,8 +172,8 @@ def test_profiles_and_overrides():
     for profile in rr.PROFILES.values():
         assert profile.standard in known and profile.robust in known
         style = profile.chapters["style_transfer"]
-        assert style["robust"] in known and style["standard"] in known
-        assert style["style_weight"] in style["style_weights"]
+        assert style.robust in known and style.standard in known
+        assert style.style_weight in style.style_weights
         if profile.name in ("quick", "cifar10"):
             assert set(profile.chapters) == set(rr.PROFILES["quick"].chapters), "these profiles cover every chapter"
         else:  # the ImageNet profiles: chapters 1-8, the paper's and the Distill article's
