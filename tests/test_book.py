@@ -8,6 +8,7 @@ headless Chromium with no network (``tools/check_offline.py``).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -76,6 +77,19 @@ def test_network_resources_in_built_pages_are_found(tmp_path):
         '<link rel="stylesheet" href="//fonts.example.org/a.css">')
     found = build_book.remote_resources(tmp_path)
     assert list(found) == ["sub/bad.html"] and len(found["sub/bad.html"]) == 2
+
+
+def test_chapters_start_longest_first_by_their_recorded_seconds():
+    chapters = run_chapters.book_chapters()
+    seconds = json.loads(build_book.CHAPTER_SECONDS.read_text())
+    assert set(seconds) == {c.relative_to(ROOT).as_posix() for c in chapters}, \
+        "tools/chapter_seconds.json names every chapter: run python -m tools.build_book --clean --record-seconds"
+    order = build_book.longest_first(chapters, seconds)
+    assert sorted(order) == sorted(chapters)
+    recorded = [seconds[c.relative_to(ROOT).as_posix()] for c in order]
+    assert recorded == sorted(recorded, reverse=True)
+    new = ROOT / "book" / "99_new.py"  # not recorded yet: first, it may be long
+    assert build_book.longest_first([chapters[0], new], seconds) == [new, chapters[0]]
 
 
 CHAPTER = '''\

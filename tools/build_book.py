@@ -12,7 +12,7 @@ Steps: vendor MathJax, require.js and the widget manager from the npm registry i
 models if they are not cached (``rrhelpers.prepare``: trained in this process, several times faster than inside a
 chapter's kernel); execute every chapter whose code changed since its last run under nbval
 (``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), two at a time where there are
-two cores or more (``--jobs``), keeping the executed notebooks in the build's jupyter-cache; stop with the failing
+two cores or more (``--jobs``), the longest first (``tools/chapter_seconds.json``, ``--record-seconds``), keeping the executed notebooks in the build's jupyter-cache; stop with the failing
 cells if one did not pass; run
 ``jupyter-book build``, which finds every chapter in that cache and renders it without executing it again; exit
 non-zero if Sphinx failed or if jupyter-book executed a chapter itself; then check that no built page loads a
@@ -23,6 +23,7 @@ Prints the time of each step.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -94,11 +95,25 @@ def default_jobs() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def execute_chapters(toc: Path, cache_dir: Path, *, jobs: int = 1) -> bool:
+CHAPTER_SECONDS = ROOT / "tools" / "chapter_seconds.json"
+"""Each chapter's execution time in a two-at-a-time build on 2 cores, as recorded by ``--record-seconds``: the
+longest chapters start first, so that no long one runs alone at the end (as pytest-split orders tests by a
+committed durations file). A stale or missing entry changes only the order."""
+
+
+def longest_first(chapters: list[Path], seconds: dict[str, float]) -> list[Path]:
+    """``chapters`` by recorded seconds, longest first; chapters without a record first of all, in their order
+    (a new chapter may be long)."""
+    return sorted(chapters, key=lambda c: -seconds.get(c.relative_to(ROOT).as_posix(), float("inf")))
+
+
+def execute_chapters(toc: Path, cache_dir: Path, *, jobs: int = 1, record: bool = False) -> bool:
     """Run each notebook chapter of ``toc`` under nbval unless a passing run of its code is cached, ``jobs`` at a
-    time (each kernel with an equal share of the cores); print one line per chapter as it ends and the failing cells
-    of any that did not pass. True if all passed."""
+    time (each kernel with an equal share of the cores), longest first (:data:`CHAPTER_SECONDS`); print one line per
+    chapter as it ends and the failing cells of any that did not pass. ``record``: write the seconds of the chapters
+    that ran and passed into :data:`CHAPTER_SECONDS`. True if all passed."""
     chapters = run_chapters.book_chapters(toc)
+    seconds = json.loads(CHAPTER_SECONDS.read_text()) if CHAPTER_SECONDS.exists() else {}
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     failed = []
 
@@ -106,7 +121,7 @@ def execute_chapters(toc: Path, cache_dir: Path, *, jobs: int = 1) -> bool:
         return nbval_runs.run(chapter, cache_dir, BUILD / "nbval", threads=threads)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        runs = {pool.submit(one, chapter): number for number, chapter in enumerate(chapters, 1)}
+        runs = {pool.submit(one, chapter): chapters.index(chapter) + 1 for chapter in longest_first(chapters, seconds)}
         for future in as_completed(runs):
             result = future.result()
             state = "cached" if result.cached else ("passed" if result.passed else "FAILED")
@@ -114,6 +129,10 @@ def execute_chapters(toc: Path, cache_dir: Path, *, jobs: int = 1) -> bool:
                   f"({result.seconds:.0f} s{' when it ran' if result.cached else ''})", flush=True)
             if not result.passed:
                 failed.append(result)
+            elif record and not result.cached:
+                seconds[result.chapter.relative_to(ROOT).as_posix()] = round(result.seconds)
+    if record:
+        CHAPTER_SECONDS.write_text(json.dumps(dict(sorted(seconds.items())), indent=1) + "\n")
     for result in failed:
         print(f"--- nbval on {result.chapter.relative_to(ROOT)} ---\n{result.log[-6000:]}", file=sys.stderr)
     return not failed
@@ -158,7 +177,7 @@ def build(args: argparse.Namespace) -> int:
         prepare_profile("quick")  # the chapters' default profile: its models, trained here if not cached
         print(f"build_book: quick models ready in {time.perf_counter() - start:.1f} s", flush=True)
     if not execute_chapters(Path(toc).resolve() if toc else run_chapters.TOC, html_dir.parent / ".jupyter_cache",
-                            jobs=args.jobs):
+                            jobs=args.jobs, record=args.record_seconds):
         banner(f"{what}: a chapter failed under nbval after {time.perf_counter() - start:.1f} s; its failing cells "
                "are above", ok=False)
         return 1
@@ -207,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
                         help="chapters executed N at a time, each with 1/N of the cores (default: 2 where there "
                              "are 2 or more cores)")
+    parser.add_argument("--record-seconds", action="store_true",
+                        help="write each executed chapter's seconds into tools/chapter_seconds.json, which orders "
+                             "the chapters longest first (record from a clean two-at-a-time build)")
     parser.add_argument("--all", action="store_true", help="rewrite every page (Sphinx -a), not just changed ones")
     parser.add_argument("-W", "--warnings-as-errors", action="store_true",
                         help="also fail on Sphinx warnings (broken references etc.)")
