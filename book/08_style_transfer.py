@@ -69,7 +69,8 @@ from rrhelpers import plots, widgets
 from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor, sample
 from rrhelpers.layer_robustness import layer_robustness, rf_difference
 from rrhelpers.activations import stage_layers
-from rrhelpers.style import StyleResult, high_frequency_share, style_distance, style_transfer
+from rrhelpers.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
+                             untrained_judges)
 from rrhelpers.zoo import trained_on
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
@@ -276,18 +277,11 @@ display(widgets.live_view({
 #    At quick scale the discussion's observation does not appear, so it is printed, not asserted.
 
 # %%
-judges = []
-for i in range(3):
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(cfg.seed + 1000 + i)
-        judges.append(rr.RobustModel.from_config(models["robust"].config).to(P.device).eval())
+judges = untrained_judges(models["robust"], seed=cfg.seed)
 
 
 def judged(image: torch.Tensor, content: str, style: str) -> float:
-    """Held-out style distance of ``image`` relative to the content image's (mean over the judge networks)."""
-    ratios = [style_distance(j, image, style_images[style]) / style_distance(j, content_images[content],
-                                                                            style_images[style]) for j in judges]
-    return float(torch.stack(ratios).mean())
+    return relative_style_distance(judges, image, content_images[content], style_images[style])
 
 
 pairs = [(c, s) for c in cfg.contents for s in cfg.styles]

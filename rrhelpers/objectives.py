@@ -15,7 +15,6 @@ gradients reach coordinates that are zero.
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Optional, Union
 
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from .activations import Activations
 from .models import RobustModel
+from .transforms import random_affine
 
 Index = Union[int, torch.Tensor]
 
@@ -210,7 +210,8 @@ class PixelDistance(Objective):
 
 
 class RandomlyTransformed(Objective):
-    """``inner`` evaluated on a randomly shifted, scaled and rotated copy of x (a new draw per call).
+    """``inner`` evaluated on a randomly shifted, scaled and rotated copy of x (:func:`~rrhelpers.transforms.random_affine`,
+    a new draw per call).
 
     This is the transformation-robustness prior of regularised feature visualisation (Olah et al., 2017) that
     standard models need for readable pictures; it is *not* model-faithful, which is the paper's point. Being
@@ -223,16 +224,5 @@ class RandomlyTransformed(Objective):
         self.generator = generator
 
     def value(self, activations: Activations) -> torch.Tensor:
-        x = activations.x
-        b, _, h, w = x.shape
-        # on the generator's device: a CPU one gives the same draws on every device, one on x's saves a copy per call
-        device = x.device if self.generator is None else self.generator.device
-        u = torch.rand(b, 4, generator=self.generator, device=device).to(x)
-        angle = (2 * u[:, 0] - 1) * math.radians(self.degrees)
-        s = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 1]
-        tx, ty = (2 * u[:, 2] - 1) * 2 * self.shift / w, (2 * u[:, 3] - 1) * 2 * self.shift / h
-        cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        moved = F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
-        return self.inner(moved.clamp(0, 1))
+        return self.inner(random_affine(activations.x, shift=self.shift, scale=self.scale, degrees=self.degrees,
+                                        generator=self.generator))

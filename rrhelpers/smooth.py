@@ -18,11 +18,9 @@ from tqdm.auto import tqdm
 
 from .activations import Activations
 from .objectives import Objective
+from .parameterizations import ClampedPixels, SigmoidImage
 
 __all__ = ["minimize_smooth"]
-
-_PIXEL_MARGIN = 1e-3  # L-BFGS starts from logit(clamp(x, m, 1 - m)): pure black or white has no finite logit
-
 
 def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: int,
                     optimizer: Literal["lbfgs", "adam"] = "lbfgs", lr: Optional[float] = None,
@@ -30,9 +28,9 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
     """Minimise the sum of the per-example ``terms`` over images from ``x0`` (B, C, H, W) in [0, 1].
 
     L-BFGS (strong-Wolfe line search, at most ``steps`` iterations and ``2 * steps`` evaluations, default ``lr`` 1)
-    works on the images' logits, x = sigmoid(z): the problem is unconstrained, so the line search and the curvature
-    pairs stay exact and every evaluated image lies in [0, 1]. Adam (default ``lr`` 0.02) takes ``steps`` steps on the
-    pixels, clamped to [0, 1] after each. Returns the images and the history: per evaluation (L-BFGS's line search
+    works on the images' logits (:class:`~rrhelpers.parameterizations.SigmoidImage`): unconstrained, so the line search
+    and the curvature pairs stay exact. Adam (default ``lr`` 0.02) takes ``steps`` steps on the pixels, clamped to
+    [0, 1] after each (:class:`~rrhelpers.parameterizations.ClampedPixels`). Returns the images and the history: per evaluation (L-BFGS's line search
     evaluates more than once per iteration), 'total' and each term's batch mean. Networks' ``.grad`` are untouched.
     """
     if not isinstance(steps, numbers.Integral) or steps < 0:
@@ -46,9 +44,8 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be > 0; got {lr}")
     lbfgs = optimizer == "lbfgs"
-    param = (torch.logit(x0.clamp(_PIXEL_MARGIN, 1 - _PIXEL_MARGIN)) if lbfgs else x0.clone()).detach()
-    param.requires_grad_(True)
-    image_of = torch.sigmoid if lbfgs else (lambda p: p)
+    parameterization = SigmoidImage() if lbfgs else ClampedPixels()
+    param = parameterization.variables(x0).detach().requires_grad_(True)
     opt: torch.optim.Optimizer
     if lbfgs:
         opt = torch.optim.LBFGS([param], lr=lr, max_iter=steps, max_eval=2 * steps, history_size=50,
@@ -61,7 +58,7 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
 
     def closure() -> torch.Tensor:
         with torch.enable_grad():
-            activations = Activations(image_of(param), reads)
+            activations = Activations(parameterization.image(param), reads)
             values = {name: term.value(activations) for name, term in terms.items()}
             total = sum(values.values()).sum()
             param.grad = torch.autograd.grad(total, param)[0]  # not .backward(): keep the networks' .grad untouched
@@ -79,8 +76,7 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
     else:
         for _ in range(steps):
             opt.step(closure)
-            with torch.no_grad():
-                param.clamp_(0, 1)
+            parameterization.after_step(param)
             bar.update()
     bar.close()
-    return image_of(param.detach()), history
+    return parameterization.image(param.detach()), history

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .activations import Activations, LayerFeatures, stage_layers
-from .models import eval_mode, frozen
+from .models import RobustModel, eval_mode, frozen
 from .objectives import Objective
 from .smooth import minimize_smooth
 from .validation import InputError, check_images
@@ -30,9 +30,11 @@ __all__ = [
     "StyleResult",
     "content_loss",
     "gram_matrix",
+    "relative_style_distance",
     "style_distance",
     "style_loss",
     "style_transfer",
+    "untrained_judges",
 ]
 
 
@@ -79,6 +81,26 @@ def style_distance(
     with torch.no_grad(), eval_mode(model), LayerFeatures(model, layers) as features:
         targets = {name: gram_matrix(act) for name, act in features(style).items()}
         return style_loss(features(images), targets, {name: 1.0 / len(layers) for name in layers})
+
+
+def untrained_judges(model: RobustModel, count: int = 3, *, seed: int = 0) -> list[RobustModel]:
+    """``count`` networks of ``model``'s architecture with random weights (initialisation seeds ``seed + 1000``,
+    ``seed + 1001``, ...), on its device: judges of style that no training shaped, so they favour neither compared
+    network (the Distill discussion's point that random networks transfer style too)."""
+    judges = []
+    for i in range(count):
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed + 1000 + i)
+            judges.append(RobustModel.from_config(model.config).to(model.device).eval())
+    return judges
+
+
+def relative_style_distance(judges: Sequence[nn.Module], image: torch.Tensor, content: torch.Tensor,
+                            style: torch.Tensor) -> float:
+    """The mean over ``judges`` of :func:`style_distance` (image, style) / (content, style): 1 for the content image
+    itself, lower as ``image`` takes on ``style``'s Gram matrices."""
+    ratios = [style_distance(j, image, style) / style_distance(j, content, style) for j in judges]
+    return float(torch.stack(ratios).mean())
 
 
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:

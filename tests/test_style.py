@@ -375,3 +375,17 @@ def test_minimize_smooth_refuses_bad_settings_clearly():
         minimize_smooth({}, x0, steps=2)
     x, history = minimize_smooth(term, x0, steps=5, optimizer="adam", lr=0.1)
     assert (x.sum() < x0.sum()) and len(history["pixels"]) == len(history["total"]) == 5
+
+
+def test_untrained_judges_are_seeded_and_the_relative_distance_runs_from_content_to_style():
+    from rrhelpers.style import relative_style_distance, untrained_judges
+
+    model = tiny_model(in_channels=3)
+    judges = untrained_judges(model, 2, seed=5)
+    again = untrained_judges(model, 2, seed=5)
+    assert len(judges) == 2 and judges[0].config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(judges[1].state_dict().values(), again[1].state_dict().values()))
+    assert not torch.equal(judges[0].head.weight, judges[1].head.weight)
+    content, style = _images(1, 3, 16, 16, seed=40), _images(1, 3, 16, 16, seed=41, lo=0.4, hi=0.6)
+    assert relative_style_distance(judges, content, content, style) == pytest.approx(1.0)
+    assert relative_style_distance(judges, style, content, style) == pytest.approx(0.0, abs=1e-6)
