@@ -40,8 +40,6 @@ import numpy as np
 
 import rrhelpers as rr
 from rrhelpers import plots
-from rrhelpers.data import random_pairs
-from rrhelpers.representations import match_representation
 
 cfg, P, models, test_set, _ = rr.chapter_kit(
     profile, "brittleness", pairs=pairs, radii=radii, steps=steps, shown=shown, shown_eps=shown_eps, seed=seed,
@@ -55,7 +53,7 @@ cfg, P, models, test_set, _ = rr.chapter_kit(
 # %%
 
 
-sources, targets = random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed)
+sources, targets = rr.random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed)
 
 # %% [markdown]
 # ## Image pairs that look different but share a representation
@@ -66,7 +64,7 @@ sources, targets = random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed)
 
 # %%
 x1, x2 = sources[: cfg.shown], targets[: cfg.shown]
-matched = {label: match_representation(m, x1, x2, cfg.shown_eps, cfg.steps) for label, m in models.items()}
+matched = {label: rr.match_representation(m, x1, x2, cfg.shown_eps, cfg.steps) for label, m in models.items()}
 fig = plots.image_grid([x1, matched["standard"].x.cpu(), matched["robust"].x.cpu(), x2],
                        ["source $x_1$", "standard $x_1'$", "robust $x_1'$", "target $x_2$"], size=1.5,
                        title=f"relative representation distance after matching within L2 eps = {cfg.shown_eps}")
@@ -87,7 +85,7 @@ plt.show()
 # upper bound of the true minimum). Lines are means over pairs, bands 95% confidence intervals (Student t).
 
 # %%
-curve = {label: np.stack([match_representation(m, sources[: cfg.pairs], targets[: cfg.pairs], r, cfg.steps,
+curve = {label: np.stack([rr.match_representation(m, sources[: cfg.pairs], targets[: cfg.pairs], r, cfg.steps,
                                                 progress=True).value.cpu().numpy() for r in cfg.radii])
          for label, m in models.items()}
 ax = plots.curve_with_band(cfg.radii, curve, "L2 radius r", "relative distance to target representation",

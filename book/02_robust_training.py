@@ -42,15 +42,12 @@ seed = None  # which test images are shown; None: 0
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots
-from rrhelpers.data import sample
-from rrhelpers.representations import input_gradient, object_energy_share
 
 cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
                           apgd_steps=apgd_steps, gradient_images=gradient_images, seed=seed)
@@ -102,7 +99,7 @@ else:
 # larger one), so the curves cannot rise and a standard model's large radii cost almost nothing.
 
 # %%
-subset = rr.ImageDataset(*sample(test_set, cfg.eval_images, seed=cfg.seed), test_set.classes)  # all classes
+subset = rr.ImageDataset(*rr.sample(test_set, cfg.eval_images, seed=cfg.seed), test_set.classes)  # all classes
 table = {label: rr.evaluate(m, subset, cfg.eval_eps, steps=cfg.steps, progress=True) for label, m in models.items()}
 accuracy_table = pd.DataFrame(table).rename_axis("test eps").T
 display((100 * accuracy_table).round(1).style.format("{:.1f}%").set_caption(
@@ -143,7 +140,7 @@ plt.show()
 g = torch.Generator().manual_seed(cfg.seed)
 pick = torch.randperm(len(test_set), generator=g)[: cfg.gradient_images]
 x, y = test_set.tensors(pick)
-grads = {label: input_gradient(m, x, y).cpu() for label, m in models.items()}
+grads = {label: rr.input_gradient(m, x, y).cpu() for label, m in models.items()}
 plots.image_grid([x, plots.gradient_image(grads["standard"]), plots.gradient_image(grads["robust"])],
                  ["image", "standard\ngradient", "robust\ngradient"], cmap=["gray", "coolwarm", "coolwarm"])
 plt.show()
@@ -179,7 +176,7 @@ rr.check_claim("apgd.pgd_optimism", pgd["robust"] - apgd["robust"], at_most=cfg.
                why="the package's PGD should be nearly as strong as APGD")
 if cfg.uniform_background:
     xs, ys = subset.tensors(range(min(200, len(subset))))
-    share = {label: object_energy_share(input_gradient(m, xs, ys).cpu(), xs).mean().item()
+    share = {label: rr.object_energy_share(rr.input_gradient(m, xs, ys).cpu(), xs).mean().item()
              for label, m in models.items()}
     print(f"gradient energy on the object: robust {share['robust']:.3f} vs standard {share['standard']:.3f}")
     rr.check_claim("gradient_on_object.difference", share["robust"] - share["standard"], at_least=0.0,

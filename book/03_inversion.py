@@ -44,10 +44,6 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import out_of_distribution
-from rrhelpers.evaluation import ssim
-from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import invert_together, noise_seeds
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,
@@ -56,9 +52,9 @@ cfg, P, models, test_set, g = rr.chapter_kit(
 order = torch.randperm(len(test_set), generator=g)
 targets, target_labels = test_set.tensors(order[: cfg.images])
 other_images, _ = test_set.tensors(order[cfg.images : 2 * cfg.images])
-noise = noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
-ood, ood_names = out_of_distribution(targets.shape[1], targets.shape[-1])
-ood_noise = noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
+noise = rr.noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
+ood, ood_names = rr.out_of_distribution(targets.shape[1], targets.shape[-1])
+ood_noise = rr.noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
 
 # %% [markdown]
 # ## In-distribution targets, from noise and from other images
@@ -70,8 +66,8 @@ ood_noise = noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=
 # %%
 problems = {"from noise": (targets, noise), "from images": (targets, other_images),
             "out of distribution": (ood, ood_noise)}  # solved as one batch per model, each with its own curve
-solved = {name: invert_together(m, problems, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
-                                progress=True, desc=name) for name, m in models.items()}
+solved = {name: rr.invert_together(m, problems, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
+                                   progress=True, desc=name) for name, m in models.items()}
 from_noise, from_images, from_noise_ood = ({name: solved[name][p] for name in models} for p in problems)
 shown = slice(0, 12)
 plots.image_grid(
@@ -178,17 +174,17 @@ display(widgets.picker(pages, description="target"))
 # a retraining is most likely to fail.
 
 # %%
-judges = content_judges(P)
+judges = rr.content_judges(P)
 
 
 def scores(results: dict[str, rr.SolverResult], goal: torch.Tensor, labels: torch.Tensor | None) -> dict:
     out = {}
     for name, result in results.items():
         x = result.x.cpu()
-        out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": ssim(x, goal).mean().item(),
+        out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": rr.ssim(x, goal).mean().item(),
                      "error": result.value.mean().item(), "median error": result.value.median().item()}
         if labels is not None:
-            out[name].update(recognised(judges, x, labels))
+            out[name].update(rr.recognised(judges, x, labels))
     return out
 
 

@@ -45,15 +45,13 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import sample
-from rrhelpers.judges import content_judges, recognised
-from rrhelpers.representations import choose_coordinates, noise_seeds, representations, visualize, visualize_class
+from rrhelpers.representations import representations
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps, step_size=step_size, top=top,
     regularised_steps=regularised_steps, classes=classes, class_seeds=class_seeds, class_eps=class_eps,
     class_steps=class_steps, seed=seed)
-test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
+test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
 
 # %% [markdown]
@@ -64,7 +62,7 @@ reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
 # unrelated, so each model's visualisations are of its own coordinates with the same indices.)
 
 # %%
-coords, kinds = choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
+coords, kinds = rr.choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
 print("coordinates:", coords)
 
 # %% [markdown]
@@ -75,11 +73,11 @@ print("coordinates:", coords)
 
 # %%
 shape = test_x.shape[1:]
-seed_images = torch.cat([noise_seeds((1, *shape), seed=cfg.seed), torch.full((1, *shape), 0.5),
+seed_images = torch.cat([rr.noise_seeds((1, *shape), seed=cfg.seed), torch.full((1, *shape), 0.5),
                          test_x[torch.randperm(len(test_x), generator=g)[: max(cfg.seeds - 2, 0)]]])[: cfg.seeds]
 batch_seeds = seed_images.repeat(len(coords), 1, 1, 1)
 batch_coords = torch.tensor(coords).repeat_interleave(cfg.seeds)
-results = {name: visualize(m, batch_seeds, batch_coords, cfg.steps, cfg.step_size, progress=True, desc=name)
+results = {name: rr.visualize(m, batch_seeds, batch_coords, cfg.steps, cfg.step_size, progress=True, desc=name)
            for name, m in models.items()}
 for name in models:
     grid = results[name].x.cpu().view(len(coords), cfg.seeds, *shape)
@@ -118,7 +116,7 @@ for name in models:
 
 # %%
 standard = models["standard"]
-noise = noise_seeds((len(coords), *shape), seed=cfg.seed)
+noise = rr.noise_seeds((len(coords), *shape), seed=cfg.seed)
 prior = rr.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
                                           generator=torch.Generator().manual_seed(cfg.seed))
 regularised = rr.solve(standard, prior, noise, constraint=None, steps=cfg.regularised_steps, step_size=cfg.step_size,
@@ -144,8 +142,8 @@ wanted = shown_classes.repeat(cfg.class_seeds)
 dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
 class_images = {}
 for name, m in models.items():
-    class_images[name] = visualize_class(m, dark, wanted, cfg.class_steps, cfg.class_step_size, eps=cfg.class_eps,
-                                         step_schedule=cfg.class_step_schedule, progress=True, desc=name).x.cpu()
+    class_images[name] = rr.visualize_class(m, dark, wanted, cfg.class_steps, cfg.class_step_size, eps=cfg.class_eps,
+                                            step_schedule=cfg.class_step_schedule, progress=True, desc=name).x.cpu()
 plots.image_grid([class_images["robust"][:n_classes], class_images["standard"][:n_classes]], ["robust", "standard"],
                  col_labels=[test_set.classes[c] for c in shown_classes], size=1.2)
 plt.show()
@@ -200,8 +198,8 @@ def alignment(name: str) -> float:
 
 
 align = {name: alignment(name) for name in models}
-judges = content_judges(P)
-verdicts = {name: recognised(judges, class_images[name], wanted) for name in models}
+judges = rr.content_judges(P)
+verdicts = {name: rr.recognised(judges, class_images[name], wanted) for name in models}
 for name in models:
     print(f"{name:8s}: of {len(wanted)} class pictures the judges recognise "
           + ", ".join(f"{judge} {share:.0%}" for judge, share in verdicts[name].items())

@@ -48,18 +48,16 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import sample
-from rrhelpers.judges import content_judge
-from rrhelpers.representations import add_feature, choose_coordinates, representations, visualize
+from rrhelpers.representations import representations
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,
     snapshot_every=snapshot_every, seed=seed)
-test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
+test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 
 picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
 sources = test_x[picked]
-coords, kinds = choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
+coords, kinds = rr.choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
 print("test images (indices):", picked.tolist())
 print("coordinates:", coords)
 
@@ -77,7 +75,7 @@ batch_coords = torch.tensor(coords).repeat_interleave(len(sources))
 def add_with_snapshots(model: rr.RobustModel, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, list]:
     """Eq. 7 from ``x``; returns the final images and the (step, images) snapshots taken along the way."""
     snapshots = []
-    result = add_feature(model, x, index, cfg.steps, cfg.step_size, callback=lambda step, xs, _: snapshots.append(
+    result = rr.add_feature(model, x, index, cfg.steps, cfg.step_size, callback=lambda step, xs, _: snapshots.append(
         (step, xs.cpu())), callback_every=cfg.snapshot_every, progress=True, desc="feature addition")
     return result.x.cpu(), snapshots
 
@@ -153,7 +151,7 @@ def render_addition(coordinate: int, image: int) -> bytes:
     x = test_x[image : image + 1]
     rows = [x]
     for m in models.values():
-        rows.append(add_feature(m, x, coordinate, cfg.steps, cfg.step_size).x.cpu())
+        rows.append(rr.add_feature(m, x, coordinate, cfg.steps, cfg.step_size).x.cpu())
     fig = plots.image_grid([torch.cat(rows)], col_labels=["original", "robust", "standard"],
                            title=f"coordinate {coordinate} added to test image {image}", size=1.6)
     return widgets.figure_png(fig)
@@ -183,10 +181,10 @@ display(widgets.live_view({
 #    from the maximiser.
 
 # %%
-judge = content_judge(P)
+judge = rr.content_judge(P)
 success = {name: largest[name].float().mean().item() for name in models}
-maximiser = visualize(models["robust"], batch_sources, batch_coords, cfg.steps, cfg.step_size, progress=True,
-                      desc="unconstrained maximiser").x.cpu()
+maximiser = rr.visualize(models["robust"], batch_sources, batch_coords, cfg.steps, cfg.step_size, progress=True,
+                         desc="unconstrained maximiser").x.cpu()
 source_labels = test_y[picked].repeat(len(coords))
 kept = {label: (judge(images) == source_labels).float().mean().item()
         for label, images in (("added", added["robust"]), ("maximiser", maximiser))}

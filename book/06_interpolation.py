@@ -44,15 +44,11 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import sample
-from rrhelpers.evaluation import nearest_distance
-from rrhelpers.judges import content_judge
-from rrhelpers.representations import interpolate, path_progress, pixel_blend
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "interpolation", sources=sources, destinations=destinations, frames=frames, steps=steps,
     step_size=step_size, seed=seed)
-test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
+test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 
 order = torch.randperm(len(test_x), generator=g)
 source_ids = order[: cfg.sources]
@@ -69,8 +65,8 @@ print("pairs (test indices):", pair_ids)
 # All frames of all pairs are solved in one batch per model; the frames are returned as (T + 1, pairs, C, H, W).
 
 # %%
-blend = pixel_blend(start, end, cfg.frames)
-paths = {name: interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, progress=True, desc=name).cpu()
+blend = rr.pixel_blend(start, end, cfg.frames)
+paths = {name: rr.interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, progress=True, desc=name).cpu()
          for name, m in models.items()}
 kinds = {"robust": paths["robust"], "cross-fade": blend, "standard": paths["standard"]}
 
@@ -99,13 +95,13 @@ plt.show()
 # source's or the destination's digit.
 
 # %%
-train_x, _ = sample(rr.load_dataset(P.dataset, "train"), P.pool)
-judge = content_judge(P)
+train_x, _ = rr.sample(rr.load_dataset(P.dataset, "train"), P.pool)
+judge = rr.content_judge(P)
 either = test_y[[s for s, _ in pair_ids]], test_y[[d for _, d in pair_ids]]
 distance, named = {}, {}
 for kind, frames_ in kinds.items():
     inner_frames = frames_[1:-1]
-    distance[kind] = nearest_distance(inner_frames.flatten(0, 1), train_x).view(inner_frames.shape[:2])
+    distance[kind] = rr.nearest_distance(inner_frames.flatten(0, 1), train_x).view(inner_frames.shape[:2])
     labels = judge(inner_frames.flatten(0, 1)).view(inner_frames.shape[:2])
     named[kind] = ((labels == either[0]) | (labels == either[1])).float().mean().item()
 display(pd.DataFrame({kind: {"nearest training digit (mean L2)": distance[kind].mean().item(),
@@ -150,8 +146,8 @@ display(widgets.grid_picker(pages, ["source", "destination", "λ"], sliders=["λ
 # %%
 def render_interpolation(source: int, destination: int) -> bytes:
     a, b = test_x[source : source + 1], test_x[destination : destination + 1]
-    robust = interpolate(models["robust"], a, b, cfg.frames, cfg.steps, cfg.step_size).cpu()[:, 0]
-    fig = plots.image_grid([robust, pixel_blend(a, b, cfg.frames)[:, 0]], ["robust", "cross-fade"],
+    robust = rr.interpolate(models["robust"], a, b, cfg.frames, cfg.steps, cfg.step_size).cpu()[:, 0]
+    fig = plots.image_grid([robust, rr.pixel_blend(a, b, cfg.frames)[:, 0]], ["robust", "cross-fade"],
                            col_labels=[f"λ={lam:.2f}" for lam in lambdas], size=1.0)
     return widgets.figure_png(fig)
 
@@ -179,15 +175,15 @@ display(widgets.live_view({
 #    model's frames must follow their seeds less than the standard model's.
 
 # %%
-mirrored = pixel_blend(end, start, cfg.frames)
+mirrored = rr.pixel_blend(end, start, cfg.frames)
 inner = [k for k in range(1, cfg.frames) if 2 * k != cfg.frames]
 seed_gap = (blend - mirrored).flatten(2).norm(dim=-1)[inner]
 following, monotone = {}, {}
 for name, m in models.items():
-    again = interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, seeds=mirrored, progress=True,
-                        desc=f"{name}, mirrored seeds").cpu()
+    again = rr.interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, seeds=mirrored, progress=True,
+                           desc=f"{name}, mirrored seeds").cpu()
     following[name] = ((paths[name] - again).flatten(2).norm(dim=-1)[inner] / seed_gap).mean(0)
-    progress, residual = path_progress(m, paths[name], start, end)
+    progress, residual = rr.path_progress(m, paths[name], start, end)
     monotone[name] = ((progress[1:] - progress[:-1]) >= -0.02).all(0).float().mean().item()
     from_blend = (paths[name] - blend).flatten(2).norm(dim=-1)[1:-1].mean().item()
     print(f"{name:8s}: monotone progress in {monotone[name]:.0%} of {len(pair_ids)} pairs; distance of the inner "

@@ -43,14 +43,11 @@ from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import sample
-from rrhelpers.objectives import CoordinateSum
-from rrhelpers.representations import accentuate, input_gradient, top_weighted_coordinates
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size, claim_images=claim_images,
     seed=seed)
-test_x, test_y = sample(test_set, P.pool)  # all of it, or the profile's pool
+test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 classes = test_set.classes
 
 predicted = models["robust"].predict(test_x).cpu()
@@ -74,9 +71,9 @@ def sensitivity_rows(ids: torch.Tensor) -> tuple[list[torch.Tensor], list[str]]:
     x = test_x[ids]
     robust, standard = models["robust"], models["standard"]
     pred_r, pred_s = robust.predict(x).cpu(), standard.predict(x).cpu()
-    acc_r = accentuate(robust, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    acc_s = accentuate(standard, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    grad = plots.gradient_image(input_gradient(robust, x, pred_r).cpu())
+    acc_r = rr.accentuate(robust, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
+    acc_s = rr.accentuate(standard, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
+    grad = plots.gradient_image(rr.input_gradient(robust, x, pred_r).cpu())
     change = (acc_r - x).abs().amax(1, keepdim=True)
     change = change / change.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
     labels = [f"{i}: {classes[t]}\nrobust says {classes[r]}\nstandard says {classes[s]}"
@@ -127,8 +124,8 @@ if len(wrong_ids):
 def render_sensitivity(image: int, top: int) -> bytes:
     x = test_x[image : image + 1]
     robust = models["robust"]
-    accentuated = accentuate(robust, x, top, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    grad = plots.gradient_image(input_gradient(robust, x, robust.predict(x)).cpu())
+    accentuated = rr.accentuate(robust, x, top, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
+    grad = plots.gradient_image(rr.input_gradient(robust, x, robust.predict(x)).cpu())
     fig = plots.image_grid([x, accentuated, grad], ["original", f"top-{top}\naccentuated", "input\ngradient"],
                            title=f"test image {image}: {classes[int(test_y[image])]}, robust model says "
                                  f"{classes[int(robust.predict(x))]}", size=1.6, cmap=["gray", "gray", "RdBu_r"])
@@ -154,10 +151,10 @@ claim_ids = torch.randperm(len(test_x), generator=g)[: cfg.claim_images]
 x = test_x[claim_ids]
 gains = {}
 for name, m in models.items():
-    top, predicted_class = top_weighted_coordinates(m, x, cfg.k)
+    top, predicted_class = rr.top_weighted_coordinates(m, x, cfg.k)
     random_coords = torch.stack([torch.randperm(m.num_features, generator=g)[: cfg.k] for _ in range(len(x))])
-    accentuated = accentuate(m, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x
-    randomised = rr.solve(m, CoordinateSum(m, random_coords), x, constraint=cfg.eps, steps=cfg.steps,
+    accentuated = rr.accentuate(m, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x
+    randomised = rr.solve(m, rr.CoordinateSum(m, random_coords), x, constraint=cfg.eps, steps=cfg.steps,
                           step_size=cfg.step_size, maximize=True).x
     with torch.no_grad():
         logit = lambda images: m(images.to(m.device)).gather(1, predicted_class[:, None].to(m.device))[:, 0].cpu()

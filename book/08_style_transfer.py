@@ -66,12 +66,7 @@ from ipywidgets import Dropdown
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES, photo_tensor, sample
-from rrhelpers.layer_robustness import layer_robustness, rf_difference
-from rrhelpers.activations import stage_layers
-from rrhelpers.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
-                             untrained_judges)
-from rrhelpers.zoo import trained_on
+from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
                           style_weights=style_weights, style_weight=style_weight, steps=steps,
@@ -80,21 +75,21 @@ cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=s
 P = cfg.profile
 models = {"robust": rr.load_model(cfg.robust, device=P.device),
           "standard": rr.load_model(cfg.standard, device=P.device)}
-layers = stage_layers(models["robust"])
+layers = rr.stage_layers(models["robust"])
 content_layer = layers[cfg.content_stage]
 short = [layer.removeprefix("backbone.") for layer in layers]
-content_images = {name: photo_tensor(name, cfg.size).to(P.device) for name in cfg.contents}
-style_images = {name: photo_tensor(name, cfg.size).to(P.device) for name in cfg.styles}
+content_images = {name: rr.photo_tensor(name, cfg.size).to(P.device) for name in cfg.contents}
+style_images = {name: rr.photo_tensor(name, cfg.size).to(P.device) for name in cfg.styles}
 for name, m in models.items():
     print(f"{name}: {cfg.robust if name == 'robust' else cfg.standard}, test accuracy {m.metadata.get('test_accuracy')}")
 print("style layers:", short, "| content layer:", content_layer.removeprefix("backbone."))
 
 
 def transfer(model: rr.RobustModel, content: str, style: str, weight: float, style_layers=None,
-             content_model=None) -> StyleResult:
+             content_model=None) -> rr.StyleResult:
     """One style transfer with the chapter's settings (the same for every network)."""
-    return style_transfer(model, content_images[content], style_images[style], style_layers or layers,
-                          content_layer, style_weight=weight, steps=cfg.steps, content_model=content_model)
+    return rr.style_transfer(model, content_images[content], style_images[style], style_layers or layers,
+                             content_layer, style_weight=weight, steps=cfg.steps, content_model=content_model)
 
 
 # %% [markdown]
@@ -140,8 +135,8 @@ for c in cfg.contents:
 # optimisation added that neither image had.
 
 # %%
-hf_source = {name: float(high_frequency_share(image)) for name, image in {**content_images, **style_images}.items()}
-hf = {key: float(high_frequency_share(result.image)) for key, result in results.items()}
+hf_source = {name: float(rr.high_frequency_share(image)) for name, image in {**content_images, **style_images}.items()}
+hf = {key: float(rr.high_frequency_share(result.image)) for key, result in results.items()}
 hf_table = pd.DataFrame([{"content": c, "style": s, "content share": hf_source[c], "style share": hf_source[s],
                           **{f"{name} share": hf[(name, c, s)] for name in models},
                           **{f"{name} excess": hf[(name, c, s)] - max(hf_source[c], hf_source[s]) for name in models}}
@@ -160,9 +155,9 @@ print(f"mean excess high-frequency share: robust {hf_excess['robust'].mean():+.4
 # images. The bars show 95% bootstrap intervals over images.
 
 # %%
-rf_x, _ = sample(rr.load_dataset(trained_on(models["robust"]), "test"), cfg.rf_images, seed=cfg.seed)
+rf_x, _ = rr.sample(rr.load_dataset(rr.trained_on(models["robust"]), "test"), cfg.rf_images, seed=cfg.seed)
 rf_x = rf_x.to(P.device)
-rf = {name: layer_robustness(m, rf_x, layers, cfg.rf_eps, cfg.rf_steps, step_size=cfg.rf_eps, seed=cfg.seed)
+rf = {name: rr.layer_robustness(m, rf_x, layers, cfg.rf_eps, cfg.rf_steps, step_size=cfg.rf_eps, seed=cfg.seed)
       for name, m in models.items()}
 plots.grouped_bars(short, {name: [rf[name][layer].ratio for layer in layers] for name in models},
                    {name: [rf[name][layer].ci for layer in layers] for name in models},
@@ -230,8 +225,8 @@ bundled = sorted(set(PHOTO_NAMES + TEXTURE_NAMES))
 
 
 def render_transfer(content: str, style: str, network: str, weight: float) -> bytes:
-    c, s = photo_tensor(content, cfg.size).to(P.device), photo_tensor(style, cfg.size).to(P.device)
-    result = style_transfer(models[network], c, s, layers, content_layer, style_weight=weight, steps=cfg.steps)
+    c, s = rr.photo_tensor(content, cfg.size).to(P.device), rr.photo_tensor(style, cfg.size).to(P.device)
+    result = rr.style_transfer(models[network], c, s, layers, content_layer, style_weight=weight, steps=cfg.steps)
     fig = plots.image_grid([torch.cat([c, s, result.image])], col_labels=["content", "style", network], size=2.2)
     return widgets.figure_png(fig)
 
@@ -277,11 +272,11 @@ display(widgets.live_view({
 #    At quick scale the discussion's observation does not appear, so it is printed, not asserted.
 
 # %%
-judges = untrained_judges(models["robust"], seed=cfg.seed)
+judges = rr.untrained_judges(models["robust"], seed=cfg.seed)
 
 
 def judged(image: torch.Tensor, content: str, style: str) -> float:
-    return relative_style_distance(judges, image, content_images[content], style_images[style])
+    return rr.relative_style_distance(judges, image, content_images[content], style_images[style])
 
 
 pairs = [(c, s) for c in cfg.contents for s in cfg.styles]
@@ -299,7 +294,7 @@ ax.set(xlabel="RMS pixel change from the content image", ylabel="held-out style 
 ax.legend()
 plt.show()
 
-difference = {s: rf_difference(rf["robust"][layer], rf["standard"][layer], seed=cfg.seed)
+difference = {s: rr.rf_difference(rf["robust"][layer], rf["standard"][layer], seed=cfg.seed)
               for s, layer in zip(short, layers)}
 for s, (value, (lo, hi)) in difference.items():
     print(f"R(f) {s}: standard - robust {value:+.4f}, paired 95% interval [{lo:+.4f}, {hi:+.4f}]")

@@ -49,10 +49,6 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.data import out_of_distribution
-from rrhelpers.evaluation import bootstrap_mean_ci, knn_predict, ssim
-from rrhelpers.inverter import classifier_condition
-from rrhelpers.representations import invert, noise_seeds
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feedforward_inversion", epochs=epochs, adversarial_weight=adversarial_weight,
@@ -97,12 +93,12 @@ for name, inverter in inverters.items():
 
 # %%
 reconstructions = {name: inverters[name].reconstruct(models[name], shown).cpu() for name in models}
-noise = noise_seeds(shown.shape, seed=cfg.seed)
+noise = rr.noise_seeds(shown.shape, seed=cfg.seed)
 iterative, iterative_seconds = {}, {}
 for name, model in models.items():
     started = time.perf_counter()
-    iterative[name] = invert(model, shown, noise, cfg.iterative_steps, cfg.iterative_step_size,
-                             desc=f"{name}, iterative").x.cpu()
+    iterative[name] = rr.invert(model, shown, noise, cfg.iterative_steps, cfg.iterative_step_size,
+                                desc=f"{name}, iterative").x.cpu()
     iterative_seconds[name] = time.perf_counter() - started
 plots.image_grid([shown, reconstructions["robust"], reconstructions["standard"], iterative["robust"],
                   iterative["standard"]],
@@ -124,7 +120,7 @@ plt.show()
 # answer with digits; what they keep of each photograph is what the logits keep of it.
 
 # %%
-ood, ood_names = out_of_distribution(shown.shape[1], shown.shape[-1])
+ood, ood_names = rr.out_of_distribution(shown.shape[1], shown.shape[-1])
 ood_rows = [ood] + [inverters[name].reconstruct(models[name], ood).cpu() for name in models]
 plots.image_grid(ood_rows, ["original", "robust", "standard"], col_labels=ood_names, size=1.3)
 plt.show()
@@ -191,8 +187,8 @@ scales = (0.0, 0.5, 1.0, 2.0, 4.0)
 fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
 manipulated = []
 for name, model in models.items():
-    logits = classifier_condition(model, source)
-    class_mean = classifier_condition(model, train_x[train_y == goal_class]).mean(0, keepdim=True)
+    logits = rr.classifier_condition(model, source)
+    class_mean = rr.classifier_condition(model, train_x[train_y == goal_class]).mean(0, keepdim=True)
     scaled = torch.cat([logits * s for s in scales])
     moved = torch.cat([logits + t * (class_mean - logits) for t in fractions])
     manipulated += [inverters[name](scaled).cpu(), inverters[name](moved).cpu()]
@@ -215,7 +211,7 @@ for name, model in models.items():
     predicted = model.predict(all_x).cpu()
     wrong = (predicted != all_y).nonzero()[:, 0]
     recon = inverters[name].reconstruct(model, all_x[wrong]).cpu()
-    read = knn_predict(train_x, train_y, recon)
+    read = rr.knn_predict(train_x, train_y, recon)
     print(f"{name:8s}: {len(wrong)} of {len(all_y)} test images misclassified; their reconstructions read as the "
           f"predicted class {(read == predicted[wrong]).float().mean():.0%}, as the true class "
           f"{(read == all_y[wrong]).float().mean():.0%}")
@@ -266,8 +262,8 @@ display(widgets.picker(pages, description="image"))
 def quality(name: str) -> dict[str, np.ndarray]:
     recon = inverters[name].reconstruct(models[name], held_out).cpu()
     mse = ((recon - held_out) ** 2).flatten(1).mean(1).numpy()
-    knn = (knn_predict(train_x, train_y, recon) == held_out_labels).float().numpy()
-    return {"mse": mse, "ssim": ssim(recon, held_out).numpy(), "knn": knn}
+    knn = (rr.knn_predict(train_x, train_y, recon) == held_out_labels).float().numpy()
+    return {"mse": mse, "ssim": rr.ssim(recon, held_out).numpy(), "knn": knn}
 
 
 measured = {name: quality(name) for name in models}
@@ -275,7 +271,7 @@ for name, values in measured.items():
     print(f"{name:8s} ({len(held_out)} images): pixel MSE {values['mse'].mean():.4f}, SSIM {values['ssim'].mean():.3f}, "
           f"label read back {values['knn'].mean():.1%}")
 difference = measured["standard"]["mse"] - measured["robust"]["mse"]
-low, high = bootstrap_mean_ci(difference, seed=cfg.seed)
+low, high = rr.bootstrap_mean_ci(difference, seed=cfg.seed)
 print(f"standard - robust MSE per image: {difference.mean():.4f} [95% CI {low:.4f}, {high:.4f}]; "
       f"robust closer on {(difference > 0).mean():.0%} of images")
 

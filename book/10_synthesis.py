@@ -48,9 +48,6 @@ from IPython.display import display
 
 import rrhelpers as rr
 from rrhelpers import plots, widgets
-from rrhelpers.evaluation import knn_predict
-from rrhelpers.judges import recognised
-from rrhelpers.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps, step_size=step_size,
@@ -58,7 +55,7 @@ cfg, P, models, test_set, g = rr.chapter_kit(
 train_set = rr.load_dataset(P.dataset, "train")
 train_x, train_y = train_set.tensors()
 class_names = test_set.classes
-gaussian = ClassConditionalGaussian(train_x, train_y, size=cfg.gaussian_size)
+gaussian = rr.ClassConditionalGaussian(train_x, train_y, size=cfg.gaussian_size)
 
 
 def synthesise(classes: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
@@ -66,7 +63,7 @@ def synthesise(classes: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     seeds = gaussian.sample(classes, seed=seed)
     out = {"seed": seeds}
     for name, model in models.items():
-        out[name] = generate(model, classes, seeds, cfg.eps, cfg.steps, cfg.step_size, progress=False).x.cpu()
+        out[name] = rr.generate(model, classes, seeds, cfg.eps, cfg.steps, cfg.step_size, progress=False).x.cpu()
     return out
 
 
@@ -104,10 +101,10 @@ plt.show()
 
 # %%
 targets, target_labels = test_set.tensors(torch.randperm(len(test_set), generator=g)[:10])
-known = square_masks(targets, cfg.mask_size, seed=cfg.seed)
+known = rr.square_masks(targets, cfg.mask_size, seed=cfg.seed)
 corrupted = targets * known
-filled = {name: inpaint(model, corrupted, known, target_labels, cfg.inpaint_eps, cfg.steps, cfg.step_size,
-                        known_weight=cfg.known_weight, progress=False).x.cpu() for name, model in models.items()}
+filled = {name: rr.inpaint(model, corrupted, known, target_labels, cfg.inpaint_eps, cfg.steps, cfg.step_size,
+                           known_weight=cfg.known_weight, progress=False).x.cpu() for name, model in models.items()}
 plots.image_grid([targets, corrupted, filled["robust"], filled["standard"]],
                  ["original", "corrupted", "robust", "standard"],
                  col_labels=[class_names[int(c)] for c in target_labels], size=1.1)
@@ -175,8 +172,8 @@ claim = synthesise(claim_classes, cfg.seed + 1)
 judges = {"robust": models["robust"].predict, "standard": models["standard"].predict,
           "indep. standard": rr.load_model(cfg.judges[0], device=P.device).predict,
           "indep. robust": rr.load_model(cfg.judges[1], device=P.device).predict,
-          "5-NN pixels": lambda images: knn_predict(train_x, train_y, images)}
-table = {made_by: recognised(judges, claim[made_by], claim_classes) for made_by in ("seed", "robust", "standard")}
+          "5-NN pixels": lambda images: rr.knn_predict(train_x, train_y, images)}
+table = {made_by: rr.recognised(judges, claim[made_by], claim_classes) for made_by in ("seed", "robust", "standard")}
 print(f"share of {len(claim_classes)} images recognised as their class, by judge")
 print(f"{'made by':10s}" + "".join(f"{judge:>16s}" for judge in table["seed"]))
 for made_by, scores in table.items():

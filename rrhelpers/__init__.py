@@ -1,15 +1,21 @@
-"""rrhelpers: the helper package of the robust-reps book (robust models, one solver, objectives, training, data)."""
+"""rrhelpers: the helper package of the robust-reps book (robust models, one solver, objectives, training, data).
 
-from .activations import Activations
+Everything a chapter calls is here, ``rr.<name>``: the paper's problems (``rr.invert``, ``rr.visualize``,
+``rr.add_feature``, ...), the measures and judges, data sampling, style transfer and layer robustness, synthesis.
+"""
+
+from .activations import Activations, stage_layers
 from .attacks import pgd_attack
 from .claims import check_claim
 from .checkpoints import CheckpointError, load_model_file, save_model
-from .data import DatasetNotFoundError, ImageDataset, load_dataset
-from .evaluation import accuracy, apgd_robust, evaluate
+from .data import DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs, sample
+from .evaluation import accuracy, apgd_robust, bootstrap_mean_ci, evaluate, knn_predict, nearest_distance, ssim
 from .wrapping import wrap_classifier
-from .inverter import FeedforwardInverter
+from .inverter import FeedforwardInverter, classifier_condition
 from .inverter_training import InverterConfig, load_inverter, train_inverter
+from .judges import content_judge, content_judges, recognised
 from .kit import ChapterKit, chapter_kit
+from .layer_robustness import layer_robustness, rf_difference
 from .models import RobustModel, eval_mode
 from .objectives import (
     ClippedCoordinate,
@@ -24,66 +30,125 @@ from .objectives import (
     RepresentationDistance,
 )
 from .problems import solve
+from .representations import (
+    accentuate,
+    add_feature,
+    choose_coordinates,
+    input_gradient,
+    interpolate,
+    invert,
+    invert_together,
+    match_representation,
+    noise_seeds,
+    object_energy_share,
+    path_progress,
+    pixel_blend,
+    top_weighted_coordinates,
+    visualize,
+    visualize_class,
+)
 from .published import PUBLISHED
 from .profiles import PROFILES, chapter_settings, get_profile
 from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
+from .style import StyleResult, high_frequency_share, relative_style_distance, style_transfer, untrained_judges
+from .synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 from .training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .validation import InputError, check_images
-from .zoo import RECIPES, load_model
+from .zoo import RECIPES, load_model, trained_on
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "accentuate",
+    "accuracy",
     "Activations",
+    "add_feature",
+    "apgd_robust",
     "AttackConfig",
+    "bootstrap_mean_ci",
+    "chapter_kit",
+    "chapter_settings",
     "ChapterKit",
+    "check_claim",
+    "check_images",
     "CheckpointError",
+    "choose_coordinates",
+    "ClassConditionalGaussian",
+    "classifier_condition",
     "ClippedCoordinate",
+    "content_judge",
+    "content_judges",
     "Coordinate",
     "CoordinateSum",
     "CrossEntropy",
     "DatasetNotFoundError",
     "EarlyStopping",
-    "ImageDataset",
-    "FeedforwardInverter",
-    "InputError",
-    "InverterConfig",
-    "L2Ball",
-    "LinfBall",
-    "Logit",
-    "Margin",
-    "Objective",
-    "PixelDistance",
-    "PUBLISHED",
-    "RandomlyTransformed",
-    "RECIPES",
-    "RepresentationDistance",
-    "RobustModel",
-    "SolverResult",
-    "TrainConfig",
-    "TrainResult",
-    "Unconstrained",
-    "accuracy",
-    "apgd_robust",
-    "check_claim",
-    "check_images",
     "eval_mode",
     "evaluate",
     "fast_adversarial_training",
+    "FeedforwardInverter",
+    "generate",
+    "get_profile",
+    "high_frequency_share",
+    "ImageDataset",
+    "inpaint",
+    "input_gradient",
+    "InputError",
+    "interpolate",
+    "invert",
+    "invert_together",
+    "InverterConfig",
+    "knn_predict",
+    "L2Ball",
+    "layer_robustness",
+    "LinfBall",
     "load_dataset",
     "load_inverter",
     "load_model",
     "load_model_file",
+    "Logit",
     "make_constraint",
+    "Margin",
+    "match_representation",
+    "nearest_distance",
+    "noise_seeds",
+    "object_energy_share",
+    "Objective",
     "optimize",
-    "PROFILES",
-    "chapter_kit",
-    "chapter_settings",
-    "get_profile",
+    "out_of_distribution",
+    "path_progress",
     "pgd_attack",
+    "photo_tensor",
+    "pixel_blend",
+    "PixelDistance",
+    "PROFILES",
+    "PUBLISHED",
+    "random_pairs",
+    "RandomlyTransformed",
+    "RECIPES",
+    "recognised",
+    "relative_style_distance",
+    "RepresentationDistance",
+    "rf_difference",
+    "RobustModel",
+    "sample",
     "save_model",
     "solve",
+    "SolverResult",
+    "square_masks",
+    "ssim",
+    "stage_layers",
+    "style_transfer",
+    "StyleResult",
+    "top_weighted_coordinates",
     "train",
     "train_inverter",
+    "TrainConfig",
+    "trained_on",
+    "TrainResult",
+    "Unconstrained",
+    "untrained_judges",
+    "visualize",
+    "visualize_class",
     "wrap_classifier",
 ]
