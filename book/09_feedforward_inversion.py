@@ -44,7 +44,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from IPython.display import display
 
 import rrhelpers as rr
@@ -70,14 +69,7 @@ held_out, held_out_labels = test_set.tensors(order[: cfg.claim_images])
 # classifier-feature loss, on each classifier's own features, so the two are not comparable with each other).
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-for name, inverter in inverters.items():
-    history = inverter.metadata["history"]
-    for ax, key in zip(axes, ("pixel", "feature")):
-        ax.plot([h["epoch"] for h in history], [h[key] for h in history], marker="o", label=name)
-        ax.set(xlabel="epoch", ylabel=f"{key} loss", yscale="log")
-axes[0].legend()
-fig.tight_layout()
+plots.loss_curves({name: inverter.metadata["history"] for name, inverter in inverters.items()}, ("pixel", "feature"))
 plt.show()
 for name, inverter in inverters.items():
     history = inverter.metadata["history"]
@@ -133,30 +125,17 @@ plt.show()
 # reconstruction's centre of mass, and the mean brightness of the reconstruction relative to the unchanged image's.
 
 # %%
-def shifted(x: torch.Tensor, dx: int) -> torch.Tensor:
-    """Images moved ``dx`` pixels to the right (negative: left), with black filling in."""
-    padded = F.pad(x, (abs(dx), abs(dx), 0, 0))
-    return padded[..., abs(dx) - dx : abs(dx) - dx + x.shape[-1]]
-
-
-def centre_x(x: torch.Tensor) -> torch.Tensor:
-    columns = torch.arange(x.shape[-1], dtype=x.dtype)
-    mass = x.sum(dim=(1, 2))
-    return (mass * columns).sum(1) / mass.sum(1).clamp_min(1e-8)
-
-
 probe = held_out[:100]
-variants = {f"shift {-cfg.shift:+d} px": shifted(probe, -cfg.shift), "unchanged": probe,
-            f"shift {cfg.shift:+d} px": shifted(probe, cfg.shift), "half brightness": probe * 0.5}
+variants = {f"shift {-cfg.shift:+d} px": rr.shift_horizontally(probe, -cfg.shift), "unchanged": probe,
+            f"shift {cfg.shift:+d} px": rr.shift_horizontally(probe, cfg.shift), "half brightness": probe * 0.5}
 survival = {}
 for name in models:
     recon = {k: inverters[name].reconstruct(models[name], v).cpu() for k, v in variants.items()}
     base = recon["unchanged"]
-    survival[name] = {
-        "moves left": (centre_x(recon[f"shift {-cfg.shift:+d} px"]) - centre_x(base)).mean().item(),
-        "moves right": (centre_x(recon[f"shift {cfg.shift:+d} px"]) - centre_x(base)).mean().item(),
-        "brightness": (recon["half brightness"].mean() / base.mean()).item(),
-    }
+    centre = rr.horizontal_centre(base)
+    survival[name] = {side: (rr.horizontal_centre(recon[f"shift {dx:+d} px"]) - centre).mean().item()
+                      for side, dx in (("moves left", -cfg.shift), ("moves right", cfg.shift))}
+    survival[name]["brightness"] = (recon["half brightness"].mean() / base.mean()).item()
     print(f"{name:8s}: images shifted by -{cfg.shift}/+{cfg.shift} px -> reconstructions move "
           f"{survival[name]['moves left']:+.2f}/{survival[name]['moves right']:+.2f} px; "
           f"half brightness -> reconstruction brightness x{survival[name]['brightness']:.2f}")

@@ -8,8 +8,10 @@ from .activations import Activations, stage_layers
 from .attacks import pgd_attack
 from .claims import check_claim
 from .checkpoints import CheckpointError, load_model_file, save_model
-from .data import DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs, sample
-from .evaluation import accuracy, apgd_robust, bootstrap_mean_ci, evaluate, knn_predict, nearest_distance, ssim
+from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs,
+                   sample, shift_horizontally)
+from .evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre, knn_predict,
+                         nearest_distance, ssim)
 from .wrapping import wrap_classifier
 from .inverter import FeedforwardInverter, classifier_condition
 from .inverter_training import InverterConfig, load_inverter, train_inverter
@@ -90,6 +92,7 @@ __all__ = [
     "generate",
     "get_profile",
     "high_frequency_share",
+    "horizontal_centre",
     "ImageDataset",
     "inpaint",
     "input_gradient",
@@ -133,6 +136,7 @@ __all__ = [
     "RobustModel",
     "sample",
     "save_model",
+    "shift_horizontally",
     "solve",
     "SolverResult",
     "square_masks",

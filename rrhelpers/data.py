@@ -203,6 +203,12 @@ def crop_windows(
 OOD_NAMES = ("camera", "coins", "text", "astronaut", "coffee", "chelsea", "rocket", "brick")
 
 
+def shift_horizontally(images: torch.Tensor, dx: int) -> torch.Tensor:
+    """Images (B, C, H, W) moved ``dx`` pixels to the right (negative: left), black filling in."""
+    padded = F.pad(images, (abs(dx), abs(dx), 0, 0))
+    return padded[..., abs(dx) - dx : abs(dx) - dx + images.shape[-1]]
+
+
 def out_of_distribution(channels: int, size: int, names: Sequence[str] = OOD_NAMES) -> tuple[torch.Tensor, list[str]]:
     """Bundled photographs and textures as (N, channels, size, size) images in [0, 1] (grayscale when
     ``channels`` is 1): targets from outside any training distribution of the book."""

@@ -198,6 +198,13 @@ def nearest_distance(images: torch.Tensor, reference: torch.Tensor) -> torch.Ten
     return _pixel_distances(images, reference).min(1).values.cpu()
 
 
+def horizontal_centre(images: torch.Tensor) -> torch.Tensor:
+    """Each image's (B, C, H, W) centre of brightness along x, in pixels from the left: where its content sits."""
+    columns = torch.arange(images.shape[-1], dtype=images.dtype)
+    mass = images.sum(dim=(1, 2))
+    return (mass * columns).sum(1) / mass.sum(1).clamp_min(1e-8)
+
+
 def knn_predict(reference: torch.Tensor, reference_labels: torch.Tensor, queries: torch.Tensor, k: int = 5) -> torch.Tensor:
     """Majority label of the ``k`` nearest reference images in pixel space (L2): a model-free judge of what an
     image depicts, used to score inversions and visualisations by their content rather than by the model itself.

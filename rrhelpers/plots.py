@@ -136,6 +136,19 @@ def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], ax: 
     return ax
 
 
+def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], keys: Sequence[str]) -> plt.Figure:
+    """One panel per loss in ``keys`` (log scale), a curve per named run: ``histories[name]`` is a list of per-epoch
+    records with ``'epoch'`` and those keys (e.g. an inverter's ``metadata['history']``)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3), squeeze=False)
+    for name, history in histories.items():
+        for ax, key in zip(axes[0], keys):
+            ax.plot([h["epoch"] for h in history], [h[key] for h in history], marker="o", label=name)
+            ax.set(xlabel="epoch", ylabel=f"{key} loss", yscale="log")
+    axes[0][0].legend()
+    fig.tight_layout()
+    return fig
+
+
 def gradient_image(grad: torch.Tensor) -> torch.Tensor:
     """Map signed gradients (B, C, H, W) to [0, 1] for display: 0.5 + g / (2 max|g|) per image."""
     scale = grad.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)

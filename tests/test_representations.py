@@ -214,3 +214,21 @@ def test_choose_coordinates_takes_the_class_indicative_half_then_distinct_random
     assert len(set(coords)) == 5 and all(0 <= c < head.shape[1] for c in coords)
     again, _ = choose_coordinates(model, 5, torch.Generator().manual_seed(0), [str(c) for c in range(10)])
     assert again == coords
+
+
+def test_a_shifted_image_moves_its_horizontal_centre_by_the_shift():
+    x = torch.zeros(2, 1, 6, 10)
+    x[0, 0, 2, 3] = x[1, 0, 4, 6] = 1.0
+    assert rr.horizontal_centre(x).tolist() == [3.0, 6.0]
+    for dx in (-2, 0, 3):
+        moved = rr.shift_horizontally(x, dx)
+        assert moved.shape == x.shape and torch.allclose(rr.horizontal_centre(moved), torch.tensor([3.0, 6.0]) + dx)
+    assert rr.shift_horizontally(x, 4)[1].sum() == 0  # pushed out of the frame, black filling in
+
+
+def test_loss_curves_draw_one_panel_per_loss():
+    histories = {"a": [{"epoch": 1, "pixel": 1.0, "feature": 2.0}, {"epoch": 2, "pixel": 0.5, "feature": 1.0}]}
+    fig = rr.plots.loss_curves(histories, ("pixel", "feature"))
+    assert [ax.get_ylabel() for ax in fig.axes] == ["pixel loss", "feature loss"]
+    assert [line.get_ydata().tolist() for line in fig.axes[1].lines] == [[2.0, 1.0]]
+    matplotlib.pyplot.close(fig)
