@@ -28,7 +28,7 @@ from .checkpoints import CheckpointError, load_state, save_state
 from .data import iterate_batches, load_dataset
 from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator, classifier_condition, \
     load_inverter_file, save_inverter
-from .models import RobustModel, frozen
+from .models import RobustModel, frozen, seeded_cpu_rng
 from .cache import cache_dir, made_once
 from .zoo import RECIPES, load_model
 
@@ -93,8 +93,7 @@ def _build(config: InverterConfig, conditions: torch.Tensor, shape: tuple[int, i
            device: torch.device) -> tuple[Generator, Optional[Discriminator]]:
     """Generator (and discriminator if needed), seeded by ``config.seed``, with the conditions' statistics."""
     channels, size = shape[0], shape[-1]
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(config.seed)  # built on the CPU, moved later
+    with seeded_cpu_rng(config.seed):  # built on the CPU, moved later
         generator = Generator(conditions.shape[1], channels, size, config.width, config.noise_dim, config.embed_dim)
         discriminator = (Discriminator(conditions.shape[1], channels, size, config.width)
                          if config.adversarial_weight > 0 else None)

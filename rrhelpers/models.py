@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -113,6 +114,18 @@ class RobustModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+@contextlib.contextmanager
+def seeded_cpu_rng(seed: int) -> Iterator[None]:
+    """Within the block, the CPU random stream starts from ``seed``; the caller's stream is restored afterwards.
+
+    For initialising networks reproducibly (on the CPU; move them afterwards). Seeds ``torch.default_generator``
+    only: ``torch.manual_seed`` would also reseed the caller's CUDA generators, which ``fork_rng(devices=[])`` does not
+    restore."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 class eval_mode:

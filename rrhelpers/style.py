@@ -18,8 +18,8 @@ from typing import Literal, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .activations import Activations, LayerFeatures, stage_layers
-from .models import RobustModel, eval_mode, frozen
+from .activations import Activations, stage_layers
+from .models import RobustModel, eval_mode, frozen, seeded_cpu_rng
 from .objectives import Objective
 from .smooth import minimize_smooth
 from .validation import InputError, check_images
@@ -78,9 +78,8 @@ def style_distance(
     device = next(model.parameters()).device
     images, style = _as_batch(images, "images").to(device), _as_batch(style, "style").to(device)
     layers = stage_layers(model) if layers is None else list(layers)
-    with torch.no_grad(), eval_mode(model), LayerFeatures(model, layers) as features:
-        targets = {name: gram_matrix(act) for name, act in features(style).items()}
-        return style_loss(features(images), targets, {name: 1.0 / len(layers) for name in layers})
+    with torch.no_grad(), eval_mode(model):
+        return StyleLoss.matching(model, style, {name: 1.0 / len(layers) for name in layers})(images)
 
 
 def untrained_judges(model: RobustModel, count: int = 3, *, seed: int = 0) -> list[RobustModel]:
@@ -89,8 +88,7 @@ def untrained_judges(model: RobustModel, count: int = 3, *, seed: int = 0) -> li
     network (the Distill discussion's point that random networks transfer style too)."""
     judges = []
     for i in range(count):
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed + 1000 + i)
+        with seeded_cpu_rng(seed + 1000 + i):
             judges.append(RobustModel.from_config(model.config).to(model.device).eval())
     return judges
 
@@ -133,6 +131,13 @@ class StyleLoss(Objective):
     def __init__(self, module: nn.Module, target_grams: Mapping[str, torch.Tensor],
                  weights: Optional[Mapping[str, float]] = None):
         self.module, self.target_grams, self.weights = module, dict(target_grams), weights
+
+    @classmethod
+    def matching(cls, module: nn.Module, style: torch.Tensor, weights: Mapping[str, float]) -> "StyleLoss":
+        """The style loss towards the Gram matrices of ``style``'s activations at the layers of ``weights``."""
+        with torch.no_grad():
+            read = Activations(style, [(module, name) for name in weights])
+            return cls(module, {name: gram_matrix(read.layer(module, name)) for name in weights}, weights)
 
     def reads(self) -> list[tuple[nn.Module, str]]:
         return [(self.module, name) for name in self.target_grams]
@@ -246,8 +251,7 @@ def style_transfer(
         if content_model is not None:
             stack.enter_context(frozen(content_model))
         with torch.no_grad():
-            targets = Activations(style, [(model, name) for name in weights])
-            style_term = StyleLoss(model, {name: gram_matrix(targets.layer(model, name)) for name in weights}, weights)
+            style_term = StyleLoss.matching(model, style, weights)
             content_term = ContentLoss(cmodel, content_layer, Activations(content).layer(cmodel, content_layer))
         if init == "content":
             start = content.clone()

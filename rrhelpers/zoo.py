@@ -22,7 +22,7 @@ from .checkpoints import load_model_file, save_model
 from .convert import load_checkpoint
 from .data import NORMALIZATION, load_dataset
 from .evaluation import evaluate
-from .models import RobustModel
+from .models import RobustModel, seeded_cpu_rng
 from .published import PUBLISHED, load_published
 from .training import AttackConfig, Runtime, TrainConfig, fast_adversarial_training, train
 
@@ -64,8 +64,7 @@ class Recipe:
 
     def build(self, classes: list[str]) -> RobustModel:
         """A freshly initialised model (seeded by ``init_seed``, without touching the caller's global RNG)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(self.init_seed)  # the weights are made on the CPU
+        with seeded_cpu_rng(self.init_seed):  # the weights are made on the CPU
             return RobustModel(self.arch, len(classes), self.mean, self.std, self.arch_kwargs, classes)
 
 

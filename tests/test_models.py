@@ -112,3 +112,16 @@ def test_bad_constructor_arguments():
         rr.RobustModel("resnet7", 10, (0.5,), (0.5,))
     with pytest.raises(ValueError, match="class names"):
         rr.RobustModel("quick_resnet", 10, (0.5,), (0.5,), classes=["a", "b"])
+
+
+def test_seeded_cpu_rng_repeats_its_draws_and_leaves_the_callers_stream_alone():
+    from rrhelpers.models import seeded_cpu_rng
+
+    torch.manual_seed(11)
+    expected = torch.rand(2)
+    torch.manual_seed(11)
+    with seeded_cpu_rng(3):
+        first = torch.rand(4)
+    with seeded_cpu_rng(3):
+        assert torch.equal(torch.rand(4), first)
+    assert torch.equal(torch.rand(2), expected)
