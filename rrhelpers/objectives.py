@@ -210,8 +210,8 @@ class PixelDistance(Objective):
 
 
 class RandomlyTransformed(Objective):
-    """``inner`` evaluated on a randomly shifted, scaled and rotated copy of x (:func:`~rrhelpers.transforms.random_affine`,
-    a new draw per call).
+    """``inner`` evaluated on a randomly shifted, scaled and rotated copy of x
+    (:func:`~rrhelpers.transforms.random_affine`, a new draw per call).
 
     This is the transformation-robustness prior of regularised feature visualisation (Olah et al., 2017) that
     standard models need for readable pictures; it is *not* model-faithful, which is the paper's point. Being

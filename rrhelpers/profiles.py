@@ -162,7 +162,8 @@ def _imagenet_chapters(robust: str, standard: str) -> dict[str, ChapterSettings]
         "feature_manipulation": FeatureManipulation(steps=200, step_size=1.0, snapshot_every=20),
         "interpolation": Interpolation(destinations=3, steps=10_000, step_size=1.0),
         "sensitivity": Sensitivity(images=8, eps=40.0, step_size=1.0, claim_images=200),
-        "style_transfer": StyleTransfer(robust=robust, standard=standard, contents=("chelsea", "astronaut", "motorcycle"),
+        "style_transfer": StyleTransfer(robust=robust, standard=standard,
+                                        contents=("chelsea", "astronaut", "motorcycle"),
                                         styles=("immunohistochemistry", "brick", "hubble_deep_field"), size=256,
                                         steps=300, content_stage=3, rf_images=256, rf_eps=3.0, rf_steps=20),
     }

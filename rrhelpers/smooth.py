@@ -28,10 +28,11 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
     """Minimise the sum of the per-example ``terms`` over images from ``x0`` (B, C, H, W) in [0, 1].
 
     L-BFGS (strong-Wolfe line search, at most ``steps`` iterations and ``2 * steps`` evaluations, default ``lr`` 1)
-    works on the images' logits (:class:`~rrhelpers.parameterizations.SigmoidImage`): unconstrained, so the line search
-    and the curvature pairs stay exact. Adam (default ``lr`` 0.02) takes ``steps`` steps on the pixels, clamped to
-    [0, 1] after each (:class:`~rrhelpers.parameterizations.ClampedPixels`). Returns the images and the history: per evaluation (L-BFGS's line search
-    evaluates more than once per iteration), 'total' and each term's batch mean. Networks' ``.grad`` are untouched.
+    works on the images' logits (:class:`~rrhelpers.parameterizations.SigmoidImage`): unconstrained, so the line
+    search and the curvature pairs stay exact. Adam (default ``lr`` 0.02) takes ``steps`` steps on the pixels,
+    clamped to [0, 1] after each (:class:`~rrhelpers.parameterizations.ClampedPixels`). Returns the images and the
+    history: per evaluation (L-BFGS's line search evaluates more than once per iteration), 'total' and each term's
+    batch mean. Networks' ``.grad`` are untouched.
     """
     if not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be an int >= 0; got {steps!r}")
@@ -39,6 +40,8 @@ def minimize_smooth(terms: Mapping[str, Objective], x0: torch.Tensor, *, steps: 
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam'; got {optimizer!r}")
     if not terms:
         raise ValueError("minimize_smooth needs at least one term")
+    if "total" in terms:
+        raise ValueError("'total' names the sum in the history; give the term another name")
     steps = int(steps)
     lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else float(lr)
     if not (math.isfinite(lr) and lr > 0):

@@ -1,7 +1,8 @@
 """Random transformations of image batches, differentiable, for objectives that ask for robustness to them.
 
-Kept apart from the objectives, as lucent keeps its ``transform`` module: :class:`~rrhelpers.objectives.RandomlyTransformed`
-evaluates any objective on :func:`random_affine` copies (the jitter of regularised feature visualisation).
+Kept apart from the objectives, as lucent keeps its ``transform`` module:
+:class:`~rrhelpers.objectives.RandomlyTransformed` evaluates any objective on :func:`random_affine` copies (the jitter
+of regularised feature visualisation).
 """
 
 from __future__ import annotations

@@ -197,8 +197,8 @@ def test_chapters_run_on_the_imagenet_profiles_up_to_their_claim_checks(tmp_path
         _stand_in(name, classes, monkeypatch)
         rr.load_model(name, download=False, progress=False)  # converted into the cache, where the kernel finds it
     # two chapters at a time with one CPU thread each, as `make book` runs the book: kernel start-up and imports use
-    # one core, so the pair finishes 1.3x sooner than one after another with two threads (119 s against 157 s for
-    # both profiles on 2 cores); the last chapter, the longest, starts first
+    # one core, and the last chapter, the longest, starts first: both profiles took 105 s against 157 s one after
+    # another with two threads on 2 cores
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     with ThreadPoolExecutor(max_workers=2) as pool:
         failures = [f for f in pool.map(lambda item: _run_until_claim(*item, profile, tmp_path),

@@ -373,6 +373,8 @@ def test_minimize_smooth_refuses_bad_settings_clearly():
             minimize_smooth(term, x0, **settings)
     with pytest.raises(ValueError, match="at least one term"):
         minimize_smooth({}, x0, steps=2)
+    with pytest.raises(ValueError, match="'total' names the sum"):
+        minimize_smooth({"total": term["pixels"]}, x0, steps=2)
     x, history = minimize_smooth(term, x0, steps=5, optimizer="adam", lr=0.1)
     assert (x.sum() < x0.sum()) and len(history["pixels"]) == len(history["total"]) == 5
 

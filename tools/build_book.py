@@ -12,8 +12,8 @@ Steps: vendor MathJax, require.js and the widget manager from the npm registry i
 models if they are not cached (``rrhelpers.prepare``: trained in this process, several times faster than inside a
 chapter's kernel); execute every chapter whose code changed since its last run under nbval
 (``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), two at a time where there are
-two cores or more (``--jobs``), the longest first (``tools/chapter_seconds.json``, ``--record-seconds``), keeping the executed notebooks in the build's jupyter-cache; stop with the failing
-cells if one did not pass; run
+two cores or more (``--jobs``), the longest first (``tools/chapter_seconds.json``, ``--record-seconds``), keeping
+the executed notebooks in the build's jupyter-cache; stop with the failing cells if one did not pass; run
 ``jupyter-book build``, which finds every chapter in that cache and renders it without executing it again; exit
 non-zero if Sphinx failed or if jupyter-book executed a chapter itself; then check that no built page loads a
 script, stylesheet or font from the network.
@@ -121,7 +121,8 @@ def execute_chapters(toc: Path, cache_dir: Path, *, jobs: int = 1, record: bool 
         return nbval_runs.run(chapter, cache_dir, BUILD / "nbval", threads=threads)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        runs = {pool.submit(one, chapter): chapters.index(chapter) + 1 for chapter in longest_first(chapters, seconds)}
+        number = {chapter: n for n, chapter in enumerate(chapters, 1)}  # the table of contents' numbering
+        runs = {pool.submit(one, chapter): number[chapter] for chapter in longest_first(chapters, seconds)}
         for future in as_completed(runs):
             result = future.result()
             state = "cached" if result.cached else ("passed" if result.passed else "FAILED")
