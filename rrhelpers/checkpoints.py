@@ -13,7 +13,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -118,3 +118,22 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"training state {path} does not exist") from err
     except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as err:
         raise CheckpointError(f"training state {path} is truncated or corrupt ({err}); delete it to start afresh") from err
+
+
+def resumable_state(path: Optional[str | Path], config: dict[str, Any], *, resume: bool,
+                    what: str) -> Optional[dict[str, Any]]:
+    """The training state at ``path`` to continue a ``what`` run from, or None (no path, no file, or ``resume``
+    off). A state written by another config is refused: continuing it would splice two different runs."""
+    if path is None or not resume or not Path(path).exists():
+        return None
+    state = load_state(path)
+    if state["config"] != config:
+        raise CheckpointError(f"{path} was written by a different {what} config ({state['config']}); pass "
+                              "resume=False to start afresh or use another checkpoint path")
+    return state
+
+
+def epochs_to_run(start: int, epochs: int, stop_after: Optional[int]) -> range:
+    """The epochs a call trains: from ``start`` (0, or where a resumed run stopped) to the end of the run, or only
+    ``stop_after`` of them (to split a run into calls; resuming continues it)."""
+    return range(start, epochs if stop_after is None else min(epochs, start + stop_after))

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .activations import LayerFeatures, stage_layers
-from .checkpoints import CheckpointError, load_state, save_state
+from .checkpoints import epochs_to_run, resumable_state, save_state
 from .data import iterate_batches, load_dataset
 from .inverter import CONDITIONS, Discriminator, FeedforwardInverter, Generator, classifier_condition, \
     load_inverter_file, save_inverter
@@ -131,26 +131,23 @@ def train_inverter(
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas) if discriminator else None
     history: list[dict[str, float]] = []
     start = 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_state(checkpoint)
-        if state["config"] != config.to_dict():
-            raise CheckpointError(f"{checkpoint} was written by a different inverter config ({state['config']}); "
-                                  "pass resume=False to start afresh or use another checkpoint path")
+    state = resumable_state(checkpoint, config.to_dict(), resume=resume, what="inverter")
+    if state is not None:
         generator.load_state_dict(state["generator"])
         opt_g.load_state_dict(state["opt_g"])
         if discriminator is not None:
             discriminator.load_state_dict(state["discriminator"])
             opt_d.load_state_dict(state["opt_d"])
         history, start = state["history"], state["epoch"]
-    end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
+    epochs = epochs_to_run(start, config.epochs, stop_after)
     n = len(train_set)
-    bar = tqdm(total=(end - start) * -(-n // config.batch_size), desc=f"inverter ({config.condition})",
+    bar = tqdm(total=len(epochs) * -(-n // config.batch_size), desc=f"inverter ({config.condition})",
                disable=not progress)
     layers = stage_layers(classifier)
     condition_layer = "head" if config.condition == "logits" else "backbone"
     # BatchNorms folded: the hooks read whole stages and the head, which folding leaves in place
     with frozen(classifier, fold_batchnorm=True), LayerFeatures(classifier, layers + [condition_layer]) as read:
-        for epoch in range(start, end):
+        for epoch in epochs:
             started = time.perf_counter()
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups if opt else ():

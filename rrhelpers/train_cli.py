@@ -72,7 +72,8 @@ def recipe_options(recipe: Recipe) -> dict[str, Any]:
                    channels_last=True, eps=0.0)
     if train.adversary is not None:
         options.update(eps=train.adversary.eps, attack_steps=train.adversary.steps,
-                       attack_step_size=train.adversary.step_size, norm=train.adversary.norm)
+                       attack_step_size=train.adversary.step_size, norm=train.adversary.norm,
+                       single_step_epochs=train.adversary.single_step_epochs)
     if train.early_stopping is not None:
         options.update(early_stopping=train.early_stopping.images, early_stopping_steps=train.early_stopping.steps,
                        early_stopping_collapse=train.early_stopping.collapse)
@@ -103,6 +104,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--eps", type=float, default=0.0, help="L2 radius of adversarial training; 0: standard training")
     p.add_argument("--attack-steps", type=int, default=7)
     p.add_argument("--attack-step-size", type=float, default=None, help="default: 2.5 * eps / steps")
+    p.add_argument("--single-step-epochs", type=int, default=0,
+                   help="the first epochs attack with one step instead of --attack-steps (cheaper early on)")
     p.add_argument("--norm", choices=["l2", "linf"], default="l2")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=128, help="global batch (divided among processes)")
@@ -159,7 +162,7 @@ def configs(args: argparse.Namespace) -> tuple[TrainConfig, Runtime]:
     adversary = None
     if args.eps > 0:
         adversary = AttackConfig(eps=args.eps, steps=args.attack_steps, step_size=args.attack_step_size,
-                                 norm=args.norm)
+                                 norm=args.norm, single_step_epochs=args.single_step_epochs)
     early_stopping = None
     if args.early_stopping:
         if adversary is None:

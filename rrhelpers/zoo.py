@@ -89,11 +89,13 @@ _standard_and_robust(
     dataset="mnist5k", arch="quick_resnet", mean=MNIST_MEAN, std=MNIST_STD,
     arch_kwargs={"in_channels": 1, "width": 32}, eval_eps=(0.0, 1.5, 2.5))
 
-# the same network and radius in the package's fast recipe (2-step adversary, one-cycle rate, 5 epochs): what
-# benchmarks/time_to_robustness.py measures against MadryLab's PGD-7 loop; no chapter loads it
+# the same network and radius in the package's fast recipe (2-step adversary, 1 step in the first 2 epochs,
+# one-cycle rate, 5 epochs): what benchmarks/time_to_robustness.py measures against MadryLab's PGD-7 loop; no
+# chapter loads it
 RECIPES["quick-robust-fast"] = replace(
     RECIPES["quick-robust"], train=fast_adversarial_training(2.5, augment="crop"),
-    description="MNIST-5k, small ResNet (512-d R(x)), the fast recipe: L2 eps 2.5, 2 steps, one-cycle, 5 epochs")
+    description="MNIST-5k, small ResNet (512-d R(x)), the fast recipe: L2 eps 2.5, 2 steps (1 in the first 2 "
+                "epochs), one-cycle, 5 epochs")
 
 PHOTO_MEAN, PHOTO_STD = NORMALIZATION["photo_crops"]
 _standard_and_robust(

@@ -98,6 +98,32 @@ def test_config_fields_added_later_keep_old_cache_keys():
         rr.TrainConfig(early_stopping=rr.EarlyStopping())
     with pytest.raises(ValueError, match="collapse"):
         rr.EarlyStopping(collapse=0)
+    assert "single_step_epochs" not in plain.to_dict()["adversary"]
+    ramped = rr.fast_adversarial_training(2.5, single_step_epochs=2)
+    assert ramped.to_dict()["adversary"]["single_step_epochs"] == 2
+    assert rr.TrainConfig.from_dict(ramped.to_dict()) == ramped
+
+
+def test_single_step_epochs_attack_once_then_with_every_step(mnist_small, monkeypatch):
+    """The first ``single_step_epochs`` epochs attack with one step of the default size, the rest with ``steps``."""
+    from rrhelpers import training
+
+    adversary = rr.AttackConfig(eps=1.0, steps=3, step_size=0.5, single_step_epochs=2)
+    assert adversary.at_epoch(0) == rr.AttackConfig(eps=1.0, steps=1) and adversary.at_epoch(2) is adversary
+    with pytest.raises(ValueError, match="single_step_epochs >= 0"):
+        rr.AttackConfig(eps=1.0, single_step_epochs=-1)
+    calls = []
+    real = training.pgd_attack
+
+    def counted(model, x, y, eps, steps, step_size, *args, **kwargs):
+        calls.append((steps, step_size))
+        return real(model, x, y, eps, steps, step_size, *args, **kwargs)
+
+    monkeypatch.setattr(training, "pgd_attack", counted)
+    train_set, _ = mnist_small
+    subset = rr.ImageDataset(train_set.images[:64], train_set.labels[:64], train_set.classes)
+    rr.train(tiny_model(width=8), subset, rr.TrainConfig(epochs=3, batch_size=64, adversary=adversary), progress=False)
+    assert calls == [(1, 2.5), (1, 2.5), (3, 0.5)]
 
 
 def test_early_stopping_keeps_the_best_weights_and_stops_on_collapse(mnist_small, monkeypatch):
