@@ -1,5 +1,5 @@
 """Which memory layout a folded convolution should run in on this CPU: the measurement behind
-``rrhelpers.fusion.BLOCKED_AT_MOST_PX``.
+``rrhelpers.networks.fusion.BLOCKED_AT_MOST_PX``.
 
 Two tables, timed in interleaved repeats (median reported): (1) one 3x3 convolution, forward and input gradient, in
 the default (oneDNN blocked) layout and channels-last, at the shapes of a ResNet's stages; (2) one PGD step (forward
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import rrhelpers as rr
-from rrhelpers.fusion import BLOCKED_AT_MOST_PX, folded_batchnorm
+from rrhelpers.networks.fusion import BLOCKED_AT_MOST_PX, folded_batchnorm
 from speed import interleaved_medians, print_table, write_json  # the sibling script
 
 STAGES = [(64, 32), (128, 16), (256, 8), (512, 4), (512, 7)]

@@ -3,7 +3,7 @@
 Trains every quick zoo model (the MNIST pair, the judges, the photo-crop pair) and the two feedforward inverters of
 chapter 9 into an empty cache, one after the other, and prints per model the training time, the time of the
 evaluation that follows it (PGD on the test split, stored in the model's metadata), the wall time and the test
-accuracies; then the total. ``--seed`` retrains from other seeds (``rrhelpers.zoo.reseed_recipes``)::
+accuracies; then the total. ``--seed`` retrains from other seeds (``rrhelpers.networks.zoo.reseed_recipes``)::
 
     python benchmarks/quick_models.py                       # into a fresh temporary cache, deleted afterwards
     python benchmarks/quick_models.py --cache /tmp/qm --json benchmarks/results/quick-models-cpu.json
@@ -37,9 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     # imported here: the cache folder is read from the environment when a model is first looked up
-    from rrhelpers import zoo
+    from rrhelpers.networks import zoo
     from rrhelpers.cache import cache_dir
-    from rrhelpers.prepare import profile_tasks
+    from rrhelpers.book.prepare import profile_tasks
 
     zoo.reseed_recipes(args.seed)
     tasks = profile_tasks("quick")  # what make book trains, in its order

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 import rrhelpers as rr
 from rrhelpers.data import SYNTHETIC_SHAPES, first, iterate_batches, synthetic
-from rrhelpers.fusion import folded_batchnorm
+from rrhelpers.networks.fusion import folded_batchnorm
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 """Vendor dense bf16 tensor-core peaks (no sparsity), matched against ``torch.cuda.get_device_name()``."""
@@ -241,7 +241,7 @@ def time_training(model: rr.RobustModel, data: rr.ImageDataset, args: argparse.N
 def preset_projection(name: str, steps: int, device: torch.device) -> dict[str, Any]:
     """Throughput of a training preset (its model, batch, attack, precision and memory format) on stand-in images of
     the dataset's shape, and the time the whole run would take at that rate."""
-    from rrhelpers.train_cli import configs, dry_run, initial_model, parse_args, preset_options
+    from rrhelpers.learning.train_cli import configs, dry_run, initial_model, parse_args, preset_options
 
     args = parse_args(["--preset", name, "--out", os.devnull])
     config, runtime = configs(args)
@@ -262,7 +262,7 @@ def pgd_step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> 
     x = x.clone().requires_grad_(True)
     # frozen: the gradient to the input only, as in an attack; backward(), not autograd.grad(), because the
     # counter's module hooks refuse autograd.grad on torch 2.11
-    with rr.models.frozen(model), FlopCounterMode(display=False) as counter:
+    with rr.networks.models.frozen(model), FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y).backward()
     return counter.get_total_flops()
 
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.train_fast:
             recipe = rr.fast_adversarial_training(args.eps, augment="crop_flip", epochs=args.train_fast)
             started = time.perf_counter()
-            rr.train(model, rr.load_dataset("photo_crops", "train"), recipe, runtime=rr.training.Runtime(
+            rr.train(model, rr.load_dataset("photo_crops", "train"), recipe, runtime=rr.learning.training.Runtime(
                 channels_last=True))
             args.arch = f"{args.arch}, fast recipe {args.train_fast} epochs ({time.perf_counter() - started:.0f} s)"
     x, y = rr.data.sample(data, args.batch, seed=0)  # seeded: the test split is grouped by class

@@ -43,7 +43,7 @@ from speed import MadryInterface, cuda_calls_stay_put, print_table, run_header, 
 
 import rrhelpers as rr  # noqa: E402
 from rrhelpers.data import NORMALIZATION  # noqa: E402
-from rrhelpers.training import AUGMENTATIONS, AttackConfig, TrainConfig, _epoch_generator  # noqa: E402
+from rrhelpers.learning.training import AUGMENTATIONS, AttackConfig, TrainConfig, _epoch_generator  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def run_ours(model: rr.RobustModel, train_set: Any, config: TrainConfig, evaluat
         bar.update(1)
 
     rr.train(model, train_set, config, progress=False, on_epoch=on_epoch,
-             runtime=rr.training.Runtime(channels_last=True))
+             runtime=rr.learning.training.Runtime(channels_last=True))
     return curve
 
 

@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import rrhelpers as rr
-from rrhelpers import plots
+from rrhelpers.book import plots
 
 cfg, P, models, test_set, _ = rr.chapter_kit(
     profile, "brittleness", pairs=pairs, radii=radii, steps=steps, shown=shown, shown_eps=shown_eps, seed=seed,

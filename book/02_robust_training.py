@@ -47,7 +47,7 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers import plots
+from rrhelpers.book import plots
 
 cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
                           apgd_steps=apgd_steps, gradient_images=gradient_images, seed=seed)

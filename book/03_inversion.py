@@ -43,7 +43,7 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,

@@ -44,8 +44,8 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
-from rrhelpers.representations import representations
+from rrhelpers.book import plots, widgets
+from rrhelpers.optimization.representations import representations
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps, step_size=step_size, top=top,

@@ -47,8 +47,8 @@ from IPython.display import display
 from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
-from rrhelpers.representations import representations
+from rrhelpers.book import plots, widgets
+from rrhelpers.optimization.representations import representations
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,

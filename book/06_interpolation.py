@@ -43,7 +43,7 @@ from IPython.display import display
 from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "interpolation", sources=sources, destinations=destinations, frames=frames, steps=steps,

@@ -42,7 +42,7 @@ from IPython.display import display
 from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size, claim_images=claim_images,

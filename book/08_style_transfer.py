@@ -65,7 +65,7 @@ from IPython.display import display
 from ipywidgets import Dropdown
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES
 
 cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
@@ -128,10 +128,10 @@ for c in cfg.contents:
 # %% [markdown]
 # ## High frequencies
 #
-# The Distill discussion saw fine checkerboards and high-frequency noise in a standard network's transfers that a
-# robust network's lacked. We measure it as the share of an image's spectral power above half the Nyquist frequency
-# (`rrhelpers.style.high_frequency_share`, each channel's mean removed), for every transfer beside its content and
-# style image. The excess is the transfer's share minus the larger of the two sources' shares: what the
+# The Distill discussion saw fine checkerboards and high-frequency noise in a standard network's transfers that a robust
+# network's lacked. We measure it as the share of an image's spectral power above half the Nyquist frequency
+# (`rrhelpers.optimization.style.high_frequency_share`, each channel's mean removed), for every transfer beside its
+# content and style image. The excess is the transfer's share minus the larger of the two sources' shares: what the
 # optimisation added that neither image had.
 
 # %%
@@ -244,7 +244,7 @@ display(widgets.live_view({
 # 1. **Robust layers are more robust.** R(f) of the robust network's deepest style layer is below the standard
 #    network's: both are measured on the same test images and pairs, so the comparison is paired, and the lower
 #    end of the 95% bootstrap interval of the difference (standard minus robust, each replicate resampling the
-#    images once for both networks: `rf_difference` in `rrhelpers/layer_robustness.py`) must be above zero. This
+#    images once for both networks: `rr.rf_difference`) must be above zero. This
 #    is asserted; the other layers are printed. The discussion itself found early layers of a standard VGG almost as robust as a
 #    robust ResNet's, and so do we: at quick scale the first stage's intervals were apart for some retrained pairs
 #    of networks and overlapped or even reversed for others, while the deepest stage separated for every pair we

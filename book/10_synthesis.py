@@ -47,7 +47,7 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps, step_size=step_size,

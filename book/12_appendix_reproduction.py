@@ -166,16 +166,16 @@ assert (ratios.between(scale / 1.6, scale * 4.5)).all(), "step sizes should foll
 # python -m rrhelpers report ... --quick      # fewer images and steps: about 2 minutes for two quick models on 2 cores
 # ```
 #
-# Each score is also placed on the scale of the profile's own standard (0) and robust (1) models, measured the
-# same way: a number to quote. Below, the report of the book's quick pair with the `--quick` settings (the function
-# behind the command: `rrhelpers.report.alignment_report`); its page is written to `reports/` in the package's cache
-# folder (`$RRHELPERS_CACHE`, else `~/.cache/rrhelpers`).
+# Each score is also placed on the scale of the profile's own standard (0) and robust (1) models, measured the same way:
+# a number to quote. Below, the report of the book's quick pair with the `--quick` settings (the function behind the
+# command: `rrhelpers.book.report.alignment_report`); its page is written to `reports/` in the package's cache folder
+# (`$RRHELPERS_CACHE`, else `~/.cache/rrhelpers`).
 
 # %%
 from IPython.display import Image
 
 from rrhelpers.cache import cache_dir
-from rrhelpers.report import QUICK, alignment_report
+from rrhelpers.book.report import QUICK, alignment_report
 
 report_dir = cache_dir() / "reports" / f"{P.name}-pair"
 numbers = alignment_report([P.standard, P.robust], dataset=P.dataset, out=report_dir, settings=QUICK, force=True)

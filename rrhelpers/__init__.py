@@ -2,24 +2,24 @@
 
 Everything a chapter calls is here, ``rr.<name>``: the paper's problems (``rr.invert``, ``rr.visualize``,
 ``rr.add_feature``, ...), the measures and judges, data sampling, style transfer and layer robustness, synthesis.
+The modules behind it come in four groups, with the foundations they share (``data``, ``cache``, ``validation``)
+at the top: ``networks`` (what a model is and where its weights come from), ``optimization`` (the one solver and
+the problems it solves), ``learning`` (training, inverters, evaluation) and ``book`` (settings, judges, claims,
+plots and widgets; chapters import ``rrhelpers.book.plots`` and ``widgets`` themselves, as they draw).
 """
 
-from .activations import Activations, stage_layers
-from .attacks import pgd_attack
-from .claims import check_claim
-from .checkpoints import CheckpointError, load_model_file, save_model
 from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs,
                    sample, shift_horizontally)
-from .evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre, knn_predict,
-                         nearest_distance, ssim)
-from .wrapping import wrap_classifier
-from .inverter import FeedforwardInverter, classifier_condition
-from .inverter_training import InverterConfig, load_inverter, train_inverter
-from .judges import content_judge, content_judges, recognised
-from .kit import ChapterKit, chapter_kit
-from .layer_robustness import layer_robustness, rf_difference
-from .models import RobustModel, eval_mode
-from .objectives import (
+from .validation import InputError, check_images
+from .networks.checkpoints import CheckpointError, load_model_file, save_model
+from .networks.models import RobustModel, eval_mode
+from .networks.published import PUBLISHED
+from .networks.wrapping import wrap_classifier
+from .networks.zoo import RECIPES, load_model, trained_on
+from .optimization.activations import Activations, stage_layers
+from .optimization.attacks import pgd_attack
+from .optimization.layer_robustness import layer_robustness, rf_difference
+from .optimization.objectives import (
     ClippedCoordinate,
     Coordinate,
     CoordinateSum,
@@ -31,8 +31,8 @@ from .objectives import (
     RandomlyTransformed,
     RepresentationDistance,
 )
-from .problems import solve
-from .representations import (
+from .optimization.problems import solve
+from .optimization.representations import (
     accentuate,
     add_feature,
     choose_coordinates,
@@ -49,14 +49,19 @@ from .representations import (
     visualize,
     visualize_class,
 )
-from .published import PUBLISHED
-from .profiles import PROFILES, chapter_settings, get_profile
-from .solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
-from .style import StyleResult, high_frequency_share, relative_style_distance, style_transfer, untrained_judges
-from .synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
-from .training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
-from .validation import InputError, check_images
-from .zoo import RECIPES, load_model, trained_on
+from .optimization.solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
+from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
+                                 untrained_judges)
+from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
+from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre, knn_predict,
+                                  nearest_distance, ssim)
+from .learning.inverter import FeedforwardInverter, classifier_condition
+from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
+from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
+from .book.claims import check_claim
+from .book.judges import content_judge, content_judges, recognised
+from .book.kit import ChapterKit, chapter_kit
+from .book.profiles import PROFILES, chapter_settings, get_profile
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,13 @@
-"""``python -m rrhelpers train ...`` (training, :mod:`rrhelpers.train_cli`), ``python -m rrhelpers convert ...``
-(checkpoint conversion, :mod:`rrhelpers.convert`) and ``python -m rrhelpers report ...`` (the perceptual
-alignment report of any classifier, :mod:`rrhelpers.report`)."""
+"""``python -m rrhelpers train ...`` (training, :mod:`rrhelpers.learning.train_cli`),
+``python -m rrhelpers convert ...`` (checkpoint conversion, :mod:`rrhelpers.networks.convert`) and
+``python -m rrhelpers report ...`` (the perceptual alignment report of any classifier, :mod:`rrhelpers.book.report`)."""
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"train": "rrhelpers.train_cli", "convert": "rrhelpers.convert", "report": "rrhelpers.report"}
+COMMANDS = {"train": "rrhelpers.learning.train_cli", "convert": "rrhelpers.networks.convert",
+            "report": "rrhelpers.book.report"}
 
 
 def main(argv: list[str]) -> int:

@@ -25,7 +25,7 @@ def test_the_peer_loop_gets_the_batches_rrhelpers_trains_on(monkeypatch):
         seen.append((x.detach().clone(), y.clone()))
         return x
 
-    monkeypatch.setattr(rr.training, "pgd_attack", recording_attack)
+    monkeypatch.setattr(rr.learning.training, "pgd_attack", recording_attack)
     rr.train(ttr.initial_model(ttr.WORKLOADS["photo32"], subset.classes, 0), subset,
              rr.TrainConfig(**{**config.to_dict(), "epochs": 2, "adversary": config.adversary}), progress=False)
     expected = [b for epoch in range(2) for b in ttr.augmented_batches(subset, config, epoch)]

@@ -140,7 +140,7 @@ def test_run_chapters_injects_parameters_and_reports_failures(tmp_path, capsys):
 WIDGET_CHAPTER = CHAPTER.replace("{extra}", """
 # %%
 import matplotlib.pyplot as plt
-from rrhelpers import widgets
+from rrhelpers.book import widgets
 fig, ax = plt.subplots()
 ax.plot([0, 1])
 widgets.picker({"a": widgets.figure_png(fig), "b": b"not shown"})
@@ -244,7 +244,7 @@ def test_live_view_redraws_in_jupyterlab(user_cache):
     """A reader's session: JupyterLab opens chapter 7 through jupytext, a kernel runs it with small parameters, and
     typing another value into its live view's control makes the kernel send a new picture (``tools/check_live.py``,
     headless Chromium driven over the DevTools protocol)."""
-    from rrhelpers import zoo
+    from rrhelpers.networks import zoo
 
     if check_offline.find_chromium() is None:
         pytest.skip("Chromium is not installed: run `bash tools/setup_system.sh` (apt-get install -y chromium)")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers.checkpoints import atomic_write, load_state, save_state
+from rrhelpers.networks.checkpoints import atomic_write, load_state, save_state
 
 from .conftest import tiny_model
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers import zoo
-from rrhelpers.claims import read_claims
-from rrhelpers.solver import Unconstrained, optimize, step_size_at
+from rrhelpers.networks import zoo
+from rrhelpers.book.claims import read_claims
+from rrhelpers.optimization.solver import Unconstrained, optimize, step_size_at
 
 from .conftest import LinearClassifier, tiny_model
 
@@ -106,13 +106,13 @@ def test_evaluate_attacks_each_radius_on_the_survivors_of_the_smaller_one(monkey
     data = rr.ImageDataset(torch.rand(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g),
                            [str(c) for c in range(10)])
     attacked = []
-    original = rr.evaluation.pgd_attack
+    original = rr.learning.evaluation.pgd_attack
 
     def counting(model, x, *args, **kwargs):
         attacked.append(len(x))
         return original(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(rr.evaluation, "pgd_attack", counting)
+    monkeypatch.setattr(rr.learning.evaluation, "pgd_attack", counting)
     result = rr.evaluate(model, data, [1.0, 0.0, 0.3], steps=3, limit=30)
     assert list(result) == [1.0, 0.0, 0.3] and result[0.0] >= result[0.3] >= result[1.0]
     clean = (model.predict(data.images[:30]) == data.labels[:30]).sum()

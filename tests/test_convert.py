@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers import convert
-from rrhelpers.checkpoints import CheckpointError
+from rrhelpers.networks import convert
+from rrhelpers.networks.checkpoints import CheckpointError
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 

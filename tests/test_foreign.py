@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers.wrapping import wrap_classifier
+from rrhelpers.networks.wrapping import wrap_classifier
 
 from .test_convert import _randomise_batchnorm
 
@@ -107,5 +107,5 @@ def test_avg_pool_variant_swaps_max_pooling():
     model = wrap_classifier(network, "torchvision:vgg11", MEAN, STD, avg_pool=True, network_kwargs={"num_classes": 3})
     pools = [type(m) for m in model.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
     assert pools and all(p is nn.AvgPool2d for p in pools)
-    with rr.models.frozen(model):
+    with rr.networks.models.frozen(model):
         assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3)

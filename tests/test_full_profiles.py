@@ -16,13 +16,14 @@ import torch
 from torchvision.models.resnet import BasicBlock, ResNet
 
 import rrhelpers as rr
-from rrhelpers import published, train_cli
-from rrhelpers.checkpoints import save_model
+from rrhelpers.networks import published
+from rrhelpers.learning import train_cli
+from rrhelpers.networks.checkpoints import save_model
 from rrhelpers.data import sample
-from rrhelpers.evaluation import knn_predict
-from rrhelpers.judges import content_judge, label_map
-from rrhelpers.representations import invert, noise_seeds
-from rrhelpers.zoo import trained_on
+from rrhelpers.learning.evaluation import knn_predict
+from rrhelpers.book.judges import content_judge, label_map
+from rrhelpers.optimization.representations import invert, noise_seeds
+from rrhelpers.networks.zoo import trained_on
 
 from .test_convert import _madrylab_state, _randomise_batchnorm
 from .test_data import _fake_imagenet

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import rrhelpers as rr
-from rrhelpers.fusion import BLOCKED_AT_MOST_PX, FoldedConv2d, conv_bn_pairs, folded_batchnorm
-from rrhelpers.models import frozen
-from rrhelpers.representations import input_gradient
+from rrhelpers.networks.fusion import BLOCKED_AT_MOST_PX, FoldedConv2d, conv_bn_pairs, folded_batchnorm
+from rrhelpers.networks.models import frozen
+from rrhelpers.optimization.representations import input_gradient
 
 
 def _model_with_statistics(arch: str, **arch_kwargs) -> rr.RobustModel:
@@ -82,7 +82,7 @@ def test_attack_folds_but_matches_the_unfolded_solver():
     x, y = torch.rand(6, 3, 16, 16), torch.randint(0, 10, (6,))
     folded = rr.pgd_attack(model, x, y, eps=0.5, steps=5, random_start=False)
     with frozen(model):
-        plain = rr.optimize(rr.objectives.CrossEntropy(model, y), x, rr.solver.L2Ball(0.5), 5, 0.25).x
+        plain = rr.optimize(rr.CrossEntropy(model, y), x, rr.L2Ball(0.5), 5, 0.25).x
     torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-5)
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert folded.is_contiguous()  # in the caller's layout although the folded (channels-last) model's grads are not

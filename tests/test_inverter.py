@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers.checkpoints import CheckpointError
-from rrhelpers.inverter import (
+from rrhelpers.networks.checkpoints import CheckpointError
+from rrhelpers.learning.inverter import (
     Discriminator,
     FeedforwardInverter,
     Generator,
@@ -16,7 +16,7 @@ from rrhelpers.inverter import (
     save_inverter,
     upsampling_layout,
 )
-from rrhelpers.inverter_training import InverterConfig, inverter_path, load_inverter, train_inverter
+from rrhelpers.learning.inverter_training import InverterConfig, inverter_path, load_inverter, train_inverter
 
 from .conftest import tiny_model
 

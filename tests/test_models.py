@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers.architectures import FakeReLU, build_backbone
-from rrhelpers.representations import representations
+from rrhelpers.networks.architectures import FakeReLU, build_backbone
+from rrhelpers.optimization.representations import representations
 
 from .conftest import tiny_model
 
@@ -115,7 +115,7 @@ def test_bad_constructor_arguments():
 
 
 def test_seeded_cpu_rng_repeats_its_draws_and_leaves_the_callers_stream_alone():
-    from rrhelpers.models import seeded_cpu_rng
+    from rrhelpers.networks.models import seeded_cpu_rng
 
     torch.manual_seed(11)
     expected = torch.rand(2)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers import published
-from rrhelpers.downloads import ChecksumError, DownloadError, download
+from rrhelpers.networks import published
+from rrhelpers.networks.downloads import ChecksumError, DownloadError, download
 
 from .test_convert import CIFAR_MEAN, CIFAR_STD, MadryCifarResNet, _madrylab_state, _randomise_batchnorm
 
@@ -222,6 +222,7 @@ def test_importing_the_package_does_not_import_torchvision():
     import subprocess
     import sys
 
-    code = "import sys, rrhelpers, rrhelpers.report; print('torchvision' in sys.modules, 'scipy.stats' in sys.modules)"
+    code = ("import sys, rrhelpers, rrhelpers.book.report; "
+            "print('torchvision' in sys.modules, 'scipy.stats' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

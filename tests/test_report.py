@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import rrhelpers as rr
-from rrhelpers import report
-from rrhelpers.report import QUICK, ROWS, alignment_report
+from rrhelpers.book import report
+from rrhelpers.book.report import QUICK, ROWS, alignment_report
 
 from .conftest import tiny_model
 
@@ -161,15 +161,15 @@ def test_the_command_line_says_what_was_wrong(tmp_path, capsys):
     assert "eps must be a positive radius" in capsys.readouterr().err
     from rrhelpers.__main__ import COMMANDS
 
-    assert COMMANDS["report"] == "rrhelpers.report"
+    assert COMMANDS["report"] == "rrhelpers.book.report"
 
 
 def test_the_measures_the_report_shares_with_the_chapters():
     import torch
 
     from rrhelpers.data import random_pairs
-    from rrhelpers.evaluation import ssim
-    from rrhelpers.representations import has_fake_relu, object_energy_share
+    from rrhelpers.learning.evaluation import ssim
+    from rrhelpers.optimization.representations import has_fake_relu, object_energy_share
 
     test_set = rr.load_dataset("mnist5k", "test")
     sources, targets = random_pairs(test_set, 20, seed=3)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers.published import PUBLISHED
-from rrhelpers import plots, representations as R
-from rrhelpers.evaluation import bootstrap_mean_ci, knn_predict, nearest_distance
+from rrhelpers.networks.published import PUBLISHED
+from rrhelpers.book import plots
+from rrhelpers.optimization import representations as R
+from rrhelpers.learning.evaluation import bootstrap_mean_ci, knn_predict, nearest_distance
 
 from .conftest import tiny_model
 
@@ -126,7 +127,7 @@ def test_randomly_transformed_objective_feeds_valid_images_and_varies():
         seen.append(x)
         return x.flatten(1).sum(1)
 
-    objective = rr.objectives.RandomlyTransformed(inner, generator=torch.Generator().manual_seed(0))
+    objective = rr.optimization.objectives.RandomlyTransformed(inner, generator=torch.Generator().manual_seed(0))
     x = torch.rand(2, 1, 8, 8)
     first, second = objective(x), objective(x)
     assert not torch.equal(first, second)  # a new random transformation per call
@@ -160,7 +161,7 @@ def test_profiles_and_overrides():
     cfg = rr.chapter_settings("quick", "inversion", steps=7, step_size=None)
     assert cfg.steps == 7 and cfg.step_size == rr.PROFILES["quick"].chapters["inversion"].step_size
     # typed and frozen: the profile's own settings are untouched, and a shared default is written once
-    assert isinstance(cfg, rr.settings.Inversion) and cfg.profile is rr.PROFILES["quick"]
+    assert isinstance(cfg, rr.book.settings.Inversion) and cfg.profile is rr.PROFILES["quick"]
     assert rr.PROFILES["quick"].chapters["inversion"].steps == 1000 and cfg.noise_std == 0.05 and cfg.seed == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 8
@@ -204,7 +205,7 @@ def test_grouped_bars_draws_one_bar_per_series_and_group_with_intervals():
 
 
 def test_choose_coordinates_takes_the_class_indicative_half_then_distinct_random_ones():
-    from rrhelpers.representations import choose_coordinates
+    from rrhelpers.optimization.representations import choose_coordinates
 
     model = tiny_model()
     coords, kinds = choose_coordinates(model, 5, torch.Generator().manual_seed(0), [str(c) for c in range(10)])
@@ -228,7 +229,7 @@ def test_a_shifted_image_moves_its_horizontal_centre_by_the_shift():
 
 def test_loss_curves_draw_one_panel_per_loss():
     histories = {"a": [{"epoch": 1, "pixel": 1.0, "feature": 2.0}, {"epoch": 2, "pixel": 0.5, "feature": 1.0}]}
-    fig = rr.plots.loss_curves(histories, ("pixel", "feature"))
+    fig = plots.loss_curves(histories, ("pixel", "feature"))
     assert [ax.get_ylabel() for ax in fig.axes] == ["pixel loss", "feature loss"]
     assert [line.get_ydata().tolist() for line in fig.axes[1].lines] == [[2.0, 1.0]]
     matplotlib.pyplot.close(fig)

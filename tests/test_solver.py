@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rrhelpers as rr
-from rrhelpers.solver import L2Ball, LinfBall, Unconstrained, optimize
+from rrhelpers.optimization.solver import L2Ball, LinfBall, Unconstrained, optimize
 
 from .conftest import LinearClassifier, tiny_model
 
@@ -231,9 +231,9 @@ def test_attack_returns_the_last_iterate_on_request():
     model = tiny_model()
     x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
     last = rr.pgd_attack(model, x, y, eps=0.5, steps=4, random_start=False, use_best=False)
-    with rr.models.frozen(model):
-        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, rr.problems.default_step_size(0.5, 4),
-                            track_best=False).x
+    with rr.networks.models.frozen(model):
+        step = rr.optimization.problems.default_step_size(0.5, 4)
+        expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, step, track_best=False).x
     torch.testing.assert_close(last, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -245,7 +245,7 @@ def test_solve_poses_a_problem_on_a_frozen_model():
     x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
     result = rr.solve(model, rr.CrossEntropy(model, y), x, constraint=0.5, steps=4, maximize=True)
     assert model.training and all(p.requires_grad for p in model.parameters())
-    with rr.models.frozen(model):
+    with rr.networks.models.frozen(model):
         expected = optimize(rr.CrossEntropy(model, y), x, L2Ball(0.5), 4, 2.5 * 0.5 / 4)
     torch.testing.assert_close(result.x, expected.x, rtol=1e-4, atol=1e-5)
     linf = rr.solve(model, rr.CrossEntropy(model, y), x, constraint=LinfBall(0.1), steps=3, maximize=True)
@@ -267,8 +267,7 @@ def test_a_sum_of_objectives_reads_the_network_once_and_equals_its_parts():
     value and gradient are those of the parts evaluated alone."""
     model = tiny_model()
     x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    parts = [rr.objectives.CrossEntropy(model, torch.tensor([0, 1, 2])), rr.objectives.Margin(model, 3),
-             0.5 * rr.objectives.Logit(model, 4)]
+    parts = [rr.CrossEntropy(model, torch.tensor([0, 1, 2])), rr.Margin(model, 3), 0.5 * rr.Logit(model, 4)]
     total = parts[0] + parts[1] - parts[2]
     calls = _count_forwards(model.backbone)
     value = total(x)
@@ -277,7 +276,7 @@ def test_a_sum_of_objectives_reads_the_network_once_and_equals_its_parts():
     assert calls[0] == 4
     torch.testing.assert_close(value, separate)
     torch.testing.assert_close(torch.autograd.grad(value.sum(), x)[0], torch.autograd.grad(separate.sum(), x)[0])
-    representation = rr.Coordinate(model, 0) + rr.objectives.RepresentationDistance(model, torch.zeros(1, model.num_features))
+    representation = rr.Coordinate(model, 0) + rr.RepresentationDistance(model, torch.zeros(1, model.num_features))
     calls[0] = 0
     representation(x)
     assert calls[0] == 1  # both read R(x) with the fake ReLU: one pass
@@ -286,13 +285,13 @@ def test_a_sum_of_objectives_reads_the_network_once_and_equals_its_parts():
 
 
 def test_layer_objectives_read_every_announced_layer_in_one_pass():
-    from rrhelpers.layer_robustness import LayerDistance
-    from rrhelpers.style import ContentLoss, StyleLoss, gram_matrix
+    from rrhelpers.optimization.layer_robustness import LayerDistance
+    from rrhelpers.optimization.style import ContentLoss, StyleLoss, gram_matrix
 
     model = tiny_model(in_channels=3)
     x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    layers = rr.activations.stage_layers(model)
-    with torch.no_grad(), rr.activations.LayerFeatures(model, layers) as read:
+    layers = rr.optimization.activations.stage_layers(model)
+    with torch.no_grad(), rr.optimization.activations.LayerFeatures(model, layers) as read:
         acts = read(x.flip(0))
     style = StyleLoss(model, {name: gram_matrix(acts[name]) for name in layers})
     combined = style + ContentLoss(model, layers[0], acts[layers[0]]) + LayerDistance(model, layers[1], acts[layers[1]])

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from rrhelpers.layer_robustness import LayerDistance, layer_robustness, rf_difference
-from rrhelpers.activations import LayerFeatures, stage_layers
-from rrhelpers.style import (
+from rrhelpers.optimization.layer_robustness import LayerDistance, layer_robustness, rf_difference
+from rrhelpers.optimization.activations import LayerFeatures, stage_layers
+from rrhelpers.optimization.style import (
     content_loss,
     gram_matrix,
     high_frequency_share,
@@ -362,8 +362,8 @@ def test_high_frequency_share_tells_a_checkerboard_from_a_smooth_image():
 
 
 def test_minimize_smooth_refuses_bad_settings_clearly():
-    from rrhelpers.objectives import PixelDistance
-    from rrhelpers.smooth import minimize_smooth
+    from rrhelpers.optimization.objectives import PixelDistance
+    from rrhelpers.optimization.smooth import minimize_smooth
 
     x0 = _images(2, 1, 4, 4, seed=30)
     term = {"pixels": PixelDistance(torch.zeros_like(x0))}
@@ -380,7 +380,7 @@ def test_minimize_smooth_refuses_bad_settings_clearly():
 
 
 def test_untrained_judges_are_seeded_and_the_relative_distance_runs_from_content_to_style():
-    from rrhelpers.style import relative_style_distance, untrained_judges
+    from rrhelpers.optimization.style import relative_style_distance, untrained_judges
 
     model = tiny_model(in_channels=3)
     judges = untrained_judges(model, 2, seed=5)

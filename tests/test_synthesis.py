@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rrhelpers.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
+from rrhelpers.optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 
 from .conftest import tiny_model
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import rrhelpers as rr
-from rrhelpers import train_cli
-from rrhelpers.training import Runtime
+from rrhelpers.learning import train_cli
+from rrhelpers.learning.training import Runtime
 
 from .conftest import tiny_model
 
@@ -145,7 +145,7 @@ def test_mid_epoch_resume_gives_identical_weights(digits, tmp_path):
     with pytest.raises(Interrupted):
         rr.train(interrupted, digits, config, checkpoint=state, progress=False,
                  runtime=Runtime(checkpoint_every=2, log_every=1, on_step=stop_at_step_5))
-    saved = rr.checkpoints.load_state(state)
+    saved = rr.networks.checkpoints.load_state(state)
     assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 1, 4)  # 3 batches per epoch: step 4 = epoch 2, batch 1
     resumed = tiny_model(seed=99)
     rr.train(resumed, digits, config, checkpoint=state, progress=False)

@@ -37,7 +37,7 @@ def test_channels_last_training_hands_the_model_back_in_the_default_layout(mnist
     train_set, _ = mnist_small
     model = tiny_model(width=16)
     config = rr.TrainConfig(epochs=1, batch_size=128, lr=0.05, seed=1)
-    rr.train(model, train_set, config, progress=False, runtime=rr.training.Runtime(channels_last=True))
+    rr.train(model, train_set, config, progress=False, runtime=rr.learning.training.Runtime(channels_last=True))
     assert all(p.is_contiguous() for p in model.parameters())
     x = train_set.tensors(torch.arange(4))[0].requires_grad_(True)
     model(x).sum().backward()
@@ -106,7 +106,7 @@ def test_config_fields_added_later_keep_old_cache_keys():
 
 def test_single_step_epochs_attack_once_then_with_every_step(mnist_small, monkeypatch):
     """The first ``single_step_epochs`` epochs attack with one step of the default size, the rest with ``steps``."""
-    from rrhelpers import training
+    from rrhelpers.learning import training
 
     adversary = rr.AttackConfig(eps=1.0, steps=3, step_size=0.5, single_step_epochs=2)
     assert adversary.at_epoch(0) == rr.AttackConfig(eps=1.0, steps=1) and adversary.at_epoch(2) is adversary
@@ -127,7 +127,7 @@ def test_single_step_epochs_attack_once_then_with_every_step(mnist_small, monkey
 
 
 def test_early_stopping_keeps_the_best_weights_and_stops_on_collapse(mnist_small, monkeypatch):
-    from rrhelpers.training import _HeldOutWatch
+    from rrhelpers.learning.training import _HeldOutWatch
 
     train_set, _ = mnist_small
     held_out = iter([0.50, 0.70, 0.60, 0.45, 0.9])  # epoch 4 falls 0.25 below the best (epoch 2): a collapse
@@ -145,7 +145,7 @@ def test_early_stopping_keeps_the_best_weights_and_stops_on_collapse(mnist_small
 
 
 def test_early_stopping_holds_images_out_and_resumes_exactly(mnist_small, tmp_path):
-    from rrhelpers.training import _HeldOutWatch
+    from rrhelpers.learning.training import _HeldOutWatch
 
     train_set, _ = mnist_small
     subset = rr.ImageDataset(train_set.images[:160], train_set.labels[:160], train_set.classes)
@@ -188,7 +188,7 @@ def test_short_adversarial_training_beats_standard_under_pgd():
 
 def test_random_crop_takes_each_image_from_its_own_window():
     """The batched crop (one gather, on the images' device) cuts every image at its own offset inside the padding."""
-    from rrhelpers.training import AUGMENTATIONS
+    from rrhelpers.learning.training import AUGMENTATIONS
 
     x = torch.rand(16, 3, 8, 8)
     crops = AUGMENTATIONS["crop"](x, torch.Generator().manual_seed(5))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from ipywidgets.embed import embed_data
 
-from rrhelpers import plots, widgets
+from rrhelpers.book import plots, widgets
 
 
 def _png(value: float) -> bytes:

@@ -9,7 +9,7 @@ import torch
 
 import rrhelpers as rr
 from rrhelpers.data import sample
-from rrhelpers import zoo
+from rrhelpers.networks import zoo
 
 
 def _tiny_recipe(**train_changes):
@@ -71,7 +71,7 @@ def test_quick_models_show_robustness(user_cache):
 
 
 def test_profile_models_are_the_zoo_models_the_chapters_load():
-    from rrhelpers.prepare import profile_inverter_config, profile_models, profile_tasks
+    from rrhelpers.book.prepare import profile_inverter_config, profile_models, profile_tasks
 
     quick = profile_models("quick")
     assert quick[:2] == ["quick-standard", "quick-robust"]

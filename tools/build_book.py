@@ -9,7 +9,7 @@ Usage, from the repository root (``make book`` runs the first)::
 
 Steps: vendor MathJax, require.js and the widget manager from the npm registry if not already there
 (``tools/vendor_js.py``, cached in ``book/_static/vendor/``); for the whole book, make the quick profile's
-models if they are not cached (``rrhelpers.prepare``: trained in this process, several times faster than inside a
+models if they are not cached (``rrhelpers.book.prepare``: trained in this process, several times faster than inside a
 chapter's kernel); execute every chapter whose code changed since its last run under nbval
 (``tools/nbval_runs.py``: the one execution per chapter, which the nbval tests reuse), two at a time where there are
 two cores or more (``--jobs``), the longest first (``tools/chapter_seconds.json``, ``--record-seconds``), keeping
@@ -173,7 +173,7 @@ def build(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     if not args.chapter:  # one chapter's run makes only what it loads, in its kernel
-        from rrhelpers.prepare import prepare_profile
+        from rrhelpers.book.prepare import prepare_profile
 
         prepare_profile("quick")  # the chapters' default profile: its models, trained here if not cached
         print(f"build_book: quick models ready in {time.perf_counter() - start:.1f} s", flush=True)

@@ -9,7 +9,7 @@ How: the chapter (a jupytext ``.py`` notebook) is copied, with its parameters ov
 JupyterLab serves on 127.0.0.1 (token-protected, workspace in the scratch folder). Headless Chromium opens it
 through jupytext's JupyterLab extension, which shows the ``.py`` file as a notebook; the check then drives the page
 over the Chrome DevTools protocol (a websocket, tornado's client): it waits for the kernel, runs every cell
-(``notebook:run-all-cells``), waits for the first live view (``rrhelpers.widgets.live_view``, recognised by its
+(``notebook:run-all-cells``), waits for the first live view (``rrhelpers.book.widgets.live_view``, recognised by its
 status line) to show its picture, types another value into its first control, and waits for the kernel to send a
 different picture back. Each stage has a deadline; the whole check takes about a minute on 2 cores.
 
@@ -39,7 +39,7 @@ from tools.nbval_runs import subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE_NOTE = "computed live by the running kernel"
-"""The status line of :func:`rrhelpers.widgets.live_view` (its default ``note``) once a picture is shown."""
+"""The status line of :func:`rrhelpers.book.widgets.live_view` (its default ``note``) once a picture is shown."""
 SMALL_PARAMETERS = {"images": 2, "claim_images": 4}
 
 

@@ -20,7 +20,7 @@ the network is unusable and any attempt to use it is seen. After the page's Java
   alignment report of ``python -m rrhelpers report``);
 - widgets: every embedded widget view was rendered by the widget manager into ``.jupyter-widgets`` elements
   with ``widget-*`` controls;
-- pickers (``rrhelpers.widgets``, CSS class ``rr-picker``): choosing the last option of a picker's first dropdown
+- pickers (``rrhelpers.book.widgets``, CSS class ``rr-picker``): choosing the last option of a picker's first dropdown
   shows another picture, i.e. the precomputed demos work without a kernel;
 - across the pages checked there is at least one of each (math, an output figure, a widget, a picker that
   switched), unless relaxed
@@ -86,7 +86,7 @@ PROBE = """<script>/* injected by tools/check_offline.py */
     pre.textContent = JSON.stringify({errors: errors, images: images, resources: resources, fonts: fonts,
                                       loaded: document.readyState, pickers: pickers});
   }
-  // Pickers (rrhelpers.widgets, class rr-picker) must switch pictures in the browser: once they have rendered,
+  // Pickers (rrhelpers.book.widgets, class rr-picker) must switch pictures in the browser: once they have rendered,
   // choose the last option of each picker's first dropdown and record the visible picture before and after.
   var pickers = null;
   function shown(box) {

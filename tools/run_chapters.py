@@ -19,7 +19,7 @@ papermill's own CLI), ``-r NAME VALUE`` for a raw string, ``-y YAML`` for a YAML
 
 Every requested chapter runs even if one fails; the exit status is non-zero if any failed (or had no cell tagged
 ``parameters`` while parameters were given). After each chapter the claims it checked are printed with their margins
-(:mod:`rrhelpers.claims`), and a summary with times at the end.
+(:mod:`rrhelpers.book.claims`), and a summary with times at the end.
 """
 
 from __future__ import annotations
@@ -167,11 +167,11 @@ def run_chapter(source: Path, output: Path, params: dict, args: argparse.Namespa
 
 
 def print_claims(executed: Path) -> None:
-    """Print the claim lines (:mod:`rrhelpers.claims`) of an executed chapter, so a batch run's log holds every
+    """Print the claim lines (:mod:`rrhelpers.book.claims`) of an executed chapter, so a batch run's log holds every
     claim's value and margin."""
     import nbformat
 
-    from rrhelpers.claims import read_claims
+    from rrhelpers.book.claims import read_claims
 
     if executed.exists():
         for claim in read_claims(outputs_text(nbformat.read(executed, as_version=4))):

@@ -5,12 +5,12 @@ Usage, from the repository root::
     python -m tools.seed_sweep --seeds 0 1 2                      # every chapter, three sets of quick models
     python -m tools.seed_sweep --seeds 1 --chapters 03_inversion 04_feature_visualization
 
-For each seed, each chapter runs (papermill, quick profile) after ``rrhelpers.zoo.reseed_recipes(seed)``, so every
-quick recipe (both pairs, the judges, and through them the inverters) is trained from other initialisation and
-data-order seeds; seed 0 is the book's own models. The claims each chapter prints (:mod:`rrhelpers.claims`) are
-collected into a table of value and margin per seed, printed and written to ``<out>/claims.json``. Models are cached
-as usual, so a second sweep over the same seeds only executes the chapters. Exit status 1 if any claim failed or
-any chapter stopped.
+For each seed, each chapter runs (papermill, quick profile) after ``rrhelpers.networks.zoo.reseed_recipes(seed)``, so
+every quick recipe (both pairs, the judges, and through them the inverters) is trained from other initialisation and
+data-order seeds; seed 0 is the book's own models. The claims each chapter prints (:mod:`rrhelpers.book.claims`) are
+collected into a table of value and margin per seed, printed and written to ``<out>/claims.json``. Models are cached as
+usual, so a second sweep over the same seeds only executes the chapters. Exit status 1 if any claim failed or any
+chapter stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from rrhelpers.claims import read_claims
+from rrhelpers.book.claims import read_claims
 from tools.run_chapters import book_chapters, outputs_text, resolve, to_ipynb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,8 @@ def run(source: Path, seed: int, out: Path) -> tuple[str, str]:
 
     folder = out / f"seed{seed}"
     path, nb = to_ipynb(source, folder / "inputs")
-    nb.cells.insert(0, nbformat.v4.new_code_cell(f"import rrhelpers.zoo\nrrhelpers.zoo.reseed_recipes({seed})"))
+    reseed = f"import rrhelpers.networks.zoo\nrrhelpers.networks.zoo.reseed_recipes({seed})"
+    nb.cells.insert(0, nbformat.v4.new_code_cell(reseed))
     nbformat.write(nb, path)
     executed = folder / path.name
     error = ""

@@ -1,0 +1,214 @@
+"""The paper's representation problems as short calls to the one solver (eqs. 4-8 and the brittleness pairs).
+
+Every function runs the model in eval mode, takes images in [0, 1] and returns a :class:`SolverResult` (or
+tensors built from several), so the chapters and users share one implementation of each problem.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..networks.foreign import FOREIGN_PREFIXES
+from ..networks.models import RobustModel, eval_mode, frozen
+from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, RepresentationDistance
+from .problems import solve
+from .solver import SolverResult, memory_format_of
+from ..validation import check_images
+
+
+def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
+    """Starting points 'Gaussian noise around gray': mean + std * N(0, 1), clamped to [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    return (mean + std * torch.randn(tuple(shape), generator=g)).clamp(0, 1)
+
+
+@torch.no_grad()
+def representations(model: RobustModel, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """R(x) for a batch of any size, in eval mode."""
+    if getattr(model, "check_inputs", True):  # here, once: the forward passes check no values of batches on a GPU
+        check_images(x)
+    with eval_mode(model):
+        return torch.cat([model.representation(x[i : i + batch_size].to(model.device))
+                          for i in range(0, len(x), batch_size)])
+
+
+def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps: int = 1000,
+           step_size: float = 0.1, eps: Optional[float] = None, *, fake_relu: bool = True, **kwargs) -> SolverResult:
+    """Eq. 5: from ``seeds``, minimise ||R(x) - R(target)||_2 (paper A.5: eps 1000, i.e. unconstrained).
+
+    The objective is divided by ||R(target)||_2, which leaves each example's normalised steps unchanged, so that
+    ``value`` and ``history`` read as the relative representation error (the convergence curve). ``fake_relu=False``
+    for wrapped classifiers, whose last ReLU is not this package's (:func:`has_fake_relu`)."""
+    goal = representations(model, targets)
+    objective = RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu)
+    return solve(model, objective, seeds, constraint=eps, steps=steps, step_size=step_size, maximize=False,
+                 **{"desc": "inversion", **kwargs})
+
+
+def invert_together(model: RobustModel, problems: dict[str, tuple[torch.Tensor, torch.Tensor]], steps: int = 1000,
+                    step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> dict[str, SolverResult]:
+    """:func:`invert` for several ``{name: (targets, seeds)}`` problems in one solver run, split back into one result
+    per problem, each with its own convergence curve. Every example takes its own normalised steps, so each result
+    is what a separate run gives; one batch is cheaper because a small model's step costs little more for many
+    images than for a few."""
+    if "callback" in kwargs:
+        raise ValueError("invert_together keeps each step's values itself; call invert for a callback")
+    names = list(problems)
+    for name in names:
+        targets, seeds = problems[name]
+        if targets.shape != seeds.shape:
+            raise ValueError(f"problem {name!r}: targets {tuple(targets.shape)} and seeds {tuple(seeds.shape)} "
+                             "must have the same shape (one seed per target)")
+    values: list[torch.Tensor] = []
+    joined = invert(model, torch.cat([problems[n][0] for n in names]), torch.cat([problems[n][1] for n in names]),
+                    steps, step_size, eps, callback=lambda step, x, value: values.append(value), **kwargs)
+    sizes = [len(problems[n][0]) for n in names]
+    per_step = torch.stack(values)  # (evaluated iterates, examples)
+    parts = zip(joined.x.split(sizes), joined.value.split(sizes), joined.start_value.split(sizes),
+                per_step.split(sizes, dim=1))
+    return {name: SolverResult(x, value, start_value, curves.mean(dim=1).tolist())
+            for name, (x, value, start_value, curves) in zip(names, parts)}
+
+
+def match_representation(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, eps: float,
+                         steps: int = 200, step_size: Optional[float] = None, *, fake_relu: bool = True,
+                         **kwargs) -> SolverResult:
+    """Brittleness pairs (eqs. 1-2): x1' within L2 distance ``eps`` of ``sources`` whose R is closest to
+    R(targets); ``value`` is the relative distance ||R(x1') - R(x2)|| / ||R(x2)||."""
+    goal = representations(model, targets)
+    objective = RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu)
+    return solve(model, objective, sources, constraint=eps, steps=steps, step_size=step_size, maximize=False,
+                 **{"desc": f"matching eps={eps:g}", **kwargs})
+
+
+def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
+              step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
+    return solve(model, Coordinate(model, index), seeds, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "feature visualisation", **kwargs})
+
+
+def visualize_class(model: RobustModel, seeds: torch.Tensor, classes: torch.Tensor, steps: int = 200,
+                    step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 4 for a class: maximise the logit of ``classes`` (one per seed) from ``seeds`` (what the model thinks a
+    class looks like; chapter 4's class pictures)."""
+    return solve(model, Logit(model, classes), seeds, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "class pictures", **kwargs})
+
+
+def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
+                step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
+    """Eq. 7: raise coordinate ``index`` until it is the largest one of R(x), then stop (last iterate)."""
+    kwargs.setdefault("track_best", False)
+    return solve(model, ClippedCoordinate(model, index), images, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "feature addition", **kwargs})
+
+
+def pixel_blend(start: torch.Tensor, end: torch.Tensor, frames: int = 8) -> torch.Tensor:
+    """Image-space interpolation (1 - t) start + t end, t = 0, 1/T, ..., 1: (T + 1, B, C, H, W), the cross-fade."""
+    t = torch.linspace(0, 1, frames + 1, device=start.device).view(-1, 1, 1, 1, 1)
+    return torch.lerp(start[None], end[None], t.to(start.dtype))
+
+
+def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, frames: int = 8, steps: int = 500,
+                step_size: float = 0.1, eps: Optional[float] = None, seeds: Optional[torch.Tensor] = None,
+                **kwargs) -> torch.Tensor:
+    """Eq. 6 with T = ``frames``: images whose R matches (1 - t) R(start) + t R(end), t = 0, 1/T, ..., 1.
+
+    ``start`` and ``end`` are (B, C, H, W); returns (T + 1, B, C, H, W). Each frame is seeded by the image-space
+    blend of the endpoints (as in the paper's appendix) unless ``seeds`` (T + 1, B, C, H, W) are given; all frames
+    are solved in one batch.
+    """
+    if start.shape != end.shape or start.dim() != 4:
+        raise ValueError(f"start and end must be (B, C, H, W) of one shape; got {tuple(start.shape)} and "
+                         f"{tuple(end.shape)}")
+    seeds = pixel_blend(start, end, frames) if seeds is None else seeds
+    if seeds.shape != (frames + 1, *start.shape):
+        raise ValueError(f"seeds must be (frames + 1, *start.shape) = {(frames + 1, *start.shape)}; "
+                         f"got {tuple(seeds.shape)}")
+    t = torch.linspace(0, 1, frames + 1).view(-1, 1, 1)
+    r0, r1 = representations(model, start), representations(model, end)
+    goals = torch.lerp(r0[None], r1[None], t.to(r0)).flatten(0, 1)
+    result = solve(model, RepresentationDistance(model, goals), seeds.flatten(0, 1), constraint=eps, steps=steps,
+                   step_size=step_size, maximize=False, **{"desc": "interpolation", **kwargs})
+    return result.x.view(frames + 1, *start.shape)
+
+
+def path_progress(model: RobustModel, frames: torch.Tensor, start: torch.Tensor,
+                  end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where interpolation ``frames`` (T + 1, B, C, H, W) lie on the straight path from R(start) to R(end).
+
+    Returns (progress, residual), both (T + 1, B): the projection of R(frame) - R(start) on R(end) - R(start) as a
+    fraction of the path (0 at start, 1 at end), and the distance of R(frame) from its target point
+    (1 - t) R(start) + t R(end), also as a fraction of the path length.
+    """
+    steps = frames.shape[0]
+    reps = representations(model, frames.flatten(0, 1)).view(steps, frames.shape[1], -1)
+    r0, r1 = representations(model, start), representations(model, end)
+    path = r1 - r0
+    length2 = (path * path).sum(-1).clamp_min(1e-12)
+    progress = ((reps - r0) * path).sum(-1) / length2
+    t = torch.linspace(0, 1, steps, device=reps.device).view(-1, 1, 1)
+    residual = (reps - torch.lerp(r0[None], r1[None], t)).norm(dim=-1) / length2.sqrt()
+    return progress.cpu(), residual.cpu()
+
+
+def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
+                             classes: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 8: the k coordinates i with the largest R(x)_i * W_ic for class c (default: the predicted class).
+    Returns (indices (B, k), classes (B,))."""
+    rep = representations(model, x)
+    with torch.no_grad():
+        classes = model.head(rep).argmax(1) if classes is None else classes.to(rep.device)
+        contribution = rep * model.head.weight[classes]
+    return contribution.topk(k, dim=1).indices, classes
+
+
+def choose_coordinates(model: RobustModel, count: int, generator: torch.Generator,
+                       class_names: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Coordinates of R(x) to show (chapters 4 and 5): the first ``count // 2`` are *chosen*, for classes 0, 1, ...
+    the coordinate with the largest weight in ``model``'s final linear layer; the rest are drawn at random from
+    ``generator`` among the others. Returns the indices and a label for each."""
+    head = model.head.weight.detach().cpu()
+    n_chosen = count // 2
+    chosen = [int(head[c].argmax()) for c in range(n_chosen)]
+    others = [int(i) for i in torch.randperm(head.shape[1], generator=generator) if int(i) not in chosen]
+    kinds = [f"chosen (class {class_names[c]})" for c in range(n_chosen)] + ["random"] * (count - n_chosen)
+    return chosen + others[: count - n_chosen], kinds
+
+
+def accentuate(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int = 60, step_size: float = 1.0,
+               eps: float = 40.0, classes: Optional[torch.Tensor] = None, **kwargs) -> SolverResult:
+    """Sensitivity (eq. 8, paper A.6: eps 40, 60 steps, step 1): accentuate the top-k weighted coordinates of the
+    predicted class by maximising their sum (feature addition of several coordinates at once, without eq. 7's
+    clipping) inside an L2 ball around each image."""
+    indices, _ = top_weighted_coordinates(model, images, k, classes)
+    return solve(model, CoordinateSum(model, indices), images, constraint=eps, steps=steps, step_size=step_size,
+                 maximize=True, **{"desc": "sensitivity", **kwargs})
+
+
+def input_gradient(model: RobustModel, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Raw gradient of the cross-entropy loss with respect to the input pixels (App. B.5 saliency)."""
+    with frozen(model, fold_batchnorm=True):
+        x = x.detach().to(model.device).requires_grad_(True)
+        loss = F.cross_entropy(model(x), labels.to(model.device), reduction="sum")
+        return torch.autograd.grad(loss, x)[0].contiguous(memory_format=memory_format_of(x))
+
+
+def has_fake_relu(model: RobustModel) -> bool:
+    """Whether ``model``'s backbone can pass gradients through its last ReLU (``fake_relu=True``, MadryLab's trick
+    for problems on R(x)): this package's own networks can, wrapped torchvision / timm classifiers cannot."""
+    return not model.config["arch"].startswith(FOREIGN_PREFIXES)
+
+
+def object_energy_share(grad: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per image, the fraction of sum(grad^2) on pixels within one pixel of the object, for images on a uniform
+    background (the object: pixels more than 0.1 from the top-left pixel's colour)."""
+    background = images[..., :1, :1]
+    mask = ((images - background).abs().amax(1, keepdim=True) > 0.1).float()
+    mask = F.max_pool2d(mask, 3, 1, 1)
+    energy = grad.pow(2).sum(1, keepdim=True)
+    return (energy * mask).flatten(1).sum(1) / energy.flatten(1).sum(1)
