@@ -43,6 +43,7 @@ from speed import MadryInterface, cuda_calls_stay_put, print_table, run_header, 
 
 import rrhelpers as rr  # noqa: E402
 from rrhelpers.data import NORMALIZATION  # noqa: E402
+from rrhelpers.networks.models import seeded_cpu_rng  # noqa: E402
 from rrhelpers.learning.training import AUGMENTATIONS, AttackConfig, TrainConfig, _epoch_generator  # noqa: E402
 
 
@@ -121,8 +122,7 @@ class Evaluator:
 
 def initial_model(work: Workload, classes: list[str], seed: int) -> rr.RobustModel:
     mean, std = NORMALIZATION[work.dataset]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_cpu_rng(seed):
         return rr.RobustModel(work.arch, len(classes), mean, std, work.arch_kwargs, classes)
 
 

@@ -371,6 +371,7 @@ def train(
         started = time.perf_counter()
         generator = _epoch_generator(config.seed, epoch, stream=0)
         attack_generator = _epoch_generator(config.seed, epoch, stream=1, device=device)
+        adversary = config.adversary.at_epoch(epoch) if config.adversary is not None else None
         if trained_on is None:
             order = torch.randperm(len(train_set), generator=generator)  # the same on every process
         else:
@@ -394,10 +395,9 @@ def train(
             if runtime.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with runtime.autocast(device):
-                if config.adversary is not None:
-                    adv = config.adversary.at_epoch(epoch)
-                    x = pgd_attack(model, x, y, adv.eps, adv.steps, adv.resolved_step_size, adv.norm,
-                                   generator=attack_generator)
+                if adversary is not None:
+                    x = pgd_attack(model, x, y, adversary.eps, adversary.steps, adversary.resolved_step_size,
+                                   adversary.norm, generator=attack_generator)
                 logits = forward(x)
                 loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
