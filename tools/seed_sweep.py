@@ -7,7 +7,9 @@ Usage, from the repository root::
 
 For each seed, each chapter runs (papermill, quick profile) after ``rrhelpers.networks.zoo.reseed_recipes(seed)``, so
 every quick recipe (both pairs, the judges, and through them the inverters) is trained from other initialisation and
-data-order seeds; seed 0 is the book's own models. The claims each chapter prints (:mod:`rrhelpers.book.claims`) are
+data-order seeds; seed 0 is the book's own models. Each seed's models are made first in the sweep's own process
+(:func:`rrhelpers.book.prepare.prepare_profile`, as ``make book`` does: faster than inside a chapter's kernel), so the
+chapters only load them. The claims each chapter prints (:mod:`rrhelpers.book.claims`) are
 collected into a table of value and margin per seed, printed and written to ``<out>/claims.json``. Models are cached as
 usual, so a second sweep over the same seeds only executes the chapters. Exit status 1 if any claim failed or any
 chapter stopped.
@@ -25,6 +27,20 @@ from rrhelpers.book.claims import read_claims
 from tools.run_chapters import book_chapters, outputs_text, resolve, to_ipynb
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def prepare(seed: int) -> None:
+    """Train (or find in the cache) every quick model and inverter of ``seed``, in this process."""
+    from rrhelpers.book.prepare import prepare_profile
+    from rrhelpers.networks import zoo
+
+    book_recipes = dict(zoo.RECIPES)
+    zoo.reseed_recipes(seed)
+    try:
+        prepare_profile("quick", report=lambda line: print(f"seed {seed} {line}", flush=True))
+    finally:
+        zoo.RECIPES.clear()
+        zoo.RECIPES.update(book_recipes)
 
 
 def run(source: Path, seed: int, out: Path) -> tuple[str, str]:
@@ -61,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     errors: dict[str, str] = {}
     failed = False
     for seed in args.seeds:
+        prepare(seed)
         for source in chapters:
             start = time.perf_counter()
             text, error = run(source, seed, args.out)
