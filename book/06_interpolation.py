@@ -190,7 +190,8 @@ for name, m in models.items():
           f"frames from their target points {residual[1:-1].mean():.3f} of the path; seed-following "
           f"{following[name].mean():.3f} (per pair {[round(v, 2) for v in following[name].tolist()]}); pixel "
           f"distance from the cross-fade {from_blend:.2f} (not a measure of ghosting, printed only)")
-rr.check_claim("robust_monotone", monotone["robust"], at_least=0.9,
+rr.check_claim("robust_monotone", monotone["robust"], at_least=cfg.min_monotone,
                why="robust interpolation frames should move monotonically along the path")
-assert following["robust"].mean() < following["standard"].mean(), \
-    "robust frames should depend less on the cross-fade that seeds them than standard frames do"
+follow_gap = (following["standard"].mean() - following["robust"].mean()).item()
+rr.check_claim("seed_following.standard_minus_robust", follow_gap, at_least=cfg.min_following_gap,
+               why="robust frames should depend less on the cross-fade that seeds them than standard frames do")

@@ -167,5 +167,5 @@ for name, m in models.items():
 top_gain, random_gain = gains["robust"]
 rr.check_claim("logit_gain.top_minus_random", (top_gain.mean() - random_gain.mean()).item(), at_least=0.0,
                why="accentuating eq. 8's coordinates should raise the logit more")
-rr.check_claim("top_wins", (top_gain > random_gain).float().mean().item(), at_least=0.75,
+rr.check_claim("top_wins", (top_gain > random_gain).float().mean().item(), at_least=cfg.min_top_wins,
                why="eq. 8's coordinates should win for most images")

@@ -92,7 +92,7 @@ book = {role: (at(measured, name, "0"), at(measured, name, train_eps))
         for role, name in (("standard", P.standard), ("robust", P.robust))}
 madry = {"standard": (at(reported, "madry-cifar10-l2-0", "0"), at(reported, "madry-cifar10-l2-0", "0.5")),
          "robust": (at(reported, "madry-cifar10-l2-0.5", "0"), at(reported, "madry-cifar10-l2-0.5", "0.5"))}
-summary = pd.DataFrame({f"paper's CIFAR-10 ResNet-50, eps 0.5": {f"{r} {k}": v[i] for r, v in madry.items()
+summary = pd.DataFrame({"paper's CIFAR-10 ResNet-50, eps 0.5": {f"{r} {k}": v[i] for r, v in madry.items()
                                                                  for i, k in enumerate(("clean", "at eps"))},
                         f"book ({profile}), eps {train_eps}": {f"{r} {k}": v[i] for r, v in book.items()
                                                                for i, k in enumerate(("clean", "at eps"))}})

@@ -72,17 +72,20 @@ def test_config_validation():
         InverterConfig(feature_weight=-1)
 
 
-@pytest.mark.parametrize("adversarial_weight", [0.0, 0.05])
-def test_training_lowers_the_reconstruction_loss_and_leaves_the_classifier_alone(digits, adversarial_weight):
+@pytest.mark.parametrize("adversarial_weight, feature_weight", [(0.0, 0.1), (0.05, 0.1), (0.0, 0.0)])
+def test_training_lowers_the_reconstruction_loss_and_leaves_the_classifier_alone(digits, adversarial_weight,
+                                                                                 feature_weight):
     model = tiny_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     flags = [p.requires_grad for p in model.parameters()]
-    config = InverterConfig(epochs=4, batch_size=32, lr=3e-3, width=8, adversarial_weight=adversarial_weight)
+    config = InverterConfig(epochs=4, batch_size=32, lr=3e-3, width=8, adversarial_weight=adversarial_weight,
+                            feature_weight=feature_weight)
     inverter = train_inverter(model, digits, config, progress=False)
     history = inverter.metadata["history"]
     assert len(history) == 4
     assert history[-1]["pixel"] < 0.8 * history[0]["pixel"]
     assert ("discriminator" in history[0]) == (adversarial_weight > 0)
+    assert ("feature" in history[0]) == (feature_weight > 0)  # a weight of 0: the feature loss is not computed
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
     x, _ = digits.tensors(torch.arange(4))

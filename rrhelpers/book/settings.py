@@ -49,6 +49,7 @@ class RobustTraining(ChapterSettings):
     """Whether the data have a uniform background (MNIST): the gradient-on-object measure applies."""
     check_eps: float
     apgd_steps: int = 100
+    min_accuracy_gain: float = 0.40
     max_clean_cost: float
     min_apgd_accuracy: float
     max_attack_gap: float
@@ -109,6 +110,10 @@ class Interpolation(ChapterSettings):
     frames: int = 8
     steps: int
     step_size: float
+    min_monotone: float = 0.9
+    min_following_gap: float = 0.0
+    """How much less the robust frames must follow their seeds than the standard ones (seed-following, in units of
+    the seeds' own distance)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +125,7 @@ class Sensitivity(ChapterSettings):
     steps: int = 60
     step_size: float
     claim_images: int
+    min_top_wins: float = 0.75
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,6 +159,8 @@ class FeedforwardInversion(ChapterSettings):
     iterative_step_size: float
     shift: int
     min_closer_share: Optional[float] = None
+    min_robust_ssim: Optional[float] = None
+    min_speedup: float = 100.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,9 +44,9 @@ class InverterConfig:
     """Everything that determines a trained inverter (and so its cache key).
 
     ``condition``: 'logits' (the paper's main setting) or 'representation' (R(x)). Loss weights: ``pixel_weight``
-    for the mean squared pixel error, ``feature_weight`` for the classifier-feature loss, ``adversarial_weight``
-    for the generator's hinge loss (0 trains no discriminator). Adam with ``lr`` and betas (0.5, 0.999) for both
-    networks; the learning rate is annealed to zero with a cosine over ``epochs``.
+    for the mean squared pixel error, ``feature_weight`` for the classifier-feature loss (0 neither computes nor
+    records it), ``adversarial_weight`` for the generator's hinge loss (0 trains no discriminator). Adam with ``lr``
+    and betas (0.5, 0.999) for both networks; the learning rate is annealed to zero with a cosine over ``epochs``.
     """
 
     condition: str = "logits"
@@ -143,7 +143,8 @@ def train_inverter(
     n = len(train_set)
     bar = tqdm(total=len(epochs) * -(-n // config.batch_size), desc=f"inverter ({config.condition})",
                disable=not progress)
-    layers = stage_layers(classifier)
+    # the feature loss reads every residual stage; without it only the condition is read
+    layers = stage_layers(classifier) if config.feature_weight > 0 else []
     condition_layer = "head" if config.condition == "logits" else "backbone"
     # BatchNorms folded: the hooks read whole stages and the head, which folding leaves in place
     with frozen(classifier, fold_batchnorm=True), LayerFeatures(classifier, layers + [condition_layer]) as read:
@@ -164,9 +165,11 @@ def train_inverter(
                     targets = read(x)
                 c = targets.pop(condition_layer)
                 fake = generator(c, z)
-                got = read(fake)
-                losses = {"pixel": F.mse_loss(fake, x), "feature": feature_loss(got, targets)}
-                total = config.pixel_weight * losses["pixel"] + config.feature_weight * losses["feature"]
+                losses = {"pixel": F.mse_loss(fake, x)}
+                total = config.pixel_weight * losses["pixel"]
+                if layers:
+                    losses["feature"] = feature_loss(read(fake), targets)
+                    total = total + config.feature_weight * losses["feature"]
                 if discriminator is not None:
                     losses["adversarial"] = -discriminator(fake, c).mean()
                     total = total + config.adversarial_weight * losses["adversarial"]
