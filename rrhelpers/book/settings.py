@@ -155,8 +155,6 @@ class FeedforwardInversion(ChapterSettings):
     adversarial_weight: float
     images: int = 12
     claim_images: int
-    iterative_steps: int
-    iterative_step_size: float
     shift: int
     min_closer_share: Optional[float] = None
     min_robust_ssim: Optional[float] = None
