@@ -50,7 +50,8 @@ def run(source: Path, seed: int, out: Path) -> tuple[str, str]:
 
     folder = out / f"seed{seed}"
     path, nb = to_ipynb(source, folder / "inputs")
-    reseed = f"import rrhelpers.networks.zoo\nrrhelpers.networks.zoo.reseed_recipes({seed})"
+    reseed = (f"import rrhelpers.networks.zoo\n"
+              f"print('recipes reseeded to {seed}:', rrhelpers.networks.zoo.reseed_recipes({seed}))")
     nb.cells.insert(0, nbformat.v4.new_code_cell(reseed))
     nbformat.write(nb, path)
     executed = folder / path.name

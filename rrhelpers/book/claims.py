@@ -40,8 +40,11 @@ class Claim:
 
 
 def check_claim(name: str, value: float, *, at_least: Optional[float] = None, at_most: Optional[float] = None,
-                why: str = "") -> Claim:
+                why: str = "") -> None:
     """Print and assert ``value >= at_least`` (or ``value <= at_most``; exactly one of them).
+
+    The printed line is the record (:func:`read_claims` reads it back); nothing is returned, so a check that ends a
+    notebook cell adds no output of its own.
 
     ``name`` is one word (dots and underscores allowed) that identifies the claim across runs; ``why`` says in words
     what a failure means.
@@ -59,7 +62,6 @@ def check_claim(name: str, value: float, *, at_least: Optional[float] = None, at
     if not claim.passed:
         raise AssertionError(f"claim {name} failed: {claim.value:.4g} is not {claim.op} {claim.threshold:.4g}"
                              + (f" ({why})" if why else ""))
-    return claim
 
 
 def read_claims(text: str) -> list[Claim]:
