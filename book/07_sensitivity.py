@@ -42,21 +42,15 @@ from IPython.display import display
 from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
+from rrhelpers.book import panels, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size, claim_images=claim_images,
     seed=seed)
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
-classes = test_set.classes
-
-predicted = models["robust"].predict(test_x).cpu()
-wrong_ids = (predicted != test_y).nonzero()[:, 0]
-right_ids = (predicted == test_y).nonzero()[:, 0]
-wrong_ids = wrong_ids[torch.randperm(len(wrong_ids), generator=g)[: cfg.images]]
-right_ids = right_ids[torch.randperm(len(right_ids), generator=g)[: cfg.images]]
-print(f"the robust model misclassifies {int((predicted != test_y).sum())} of {len(test_y)} test images; "
-      f"shown: {wrong_ids.tolist()} (wrong), {right_ids.tolist()} (right)")
+wrong_ids, right_ids = rr.shuffled_by_correctness(models["robust"], test_x, test_y, generator=g)
+print(f"the robust model misclassifies {len(wrong_ids)} of {len(test_y)} test images; "
+      f"shown: {wrong_ids[:cfg.images].tolist()} (wrong), {right_ids[:cfg.images].tolist()} (right)")
 
 # %% [markdown]
 # ## Accentuating the top-weighted features
@@ -66,30 +60,15 @@ print(f"the robust model misclassifies {int((predicted != test_y).sum())} of {le
 # model's accentuation of *its* top-$k$ coordinates for the class *it* predicted.
 
 # %%
-def sensitivity_rows(ids: torch.Tensor) -> tuple[list[torch.Tensor], list[str]]:
-    """Images, robust accentuation, |change|, robust gradient, standard accentuation; and column labels."""
-    x = test_x[ids]
-    robust, standard = models["robust"], models["standard"]
-    pred_r, pred_s = robust.predict(x).cpu(), standard.predict(x).cpu()
-    acc_r = rr.accentuate(robust, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    acc_s = rr.accentuate(standard, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    grad = plots.gradient_image(rr.input_gradient(robust, x, pred_r).cpu())
-    change = (acc_r - x).abs().amax(1, keepdim=True)
-    change = change / change.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    labels = [f"{i}: {classes[t]}\nrobust says {classes[r]}\nstandard says {classes[s]}"
-              for i, t, r, s in zip(ids.tolist(), test_y[ids].tolist(), pred_r.tolist(), pred_s.tolist())]
-    return [x, acc_r, change, grad, acc_s], labels
-
-
-ROW_LABELS = ["original", "robust:\naccentuated", "robust:\n|change|", "robust:\ninput gradient",
-              "standard:\naccentuated"]
-CMAPS = ["gray", "gray", "magma", "RdBu_r", "gray"]
-for title, ids in (("misclassified by the robust model", wrong_ids), ("correctly classified", right_ids)):
+shown = {}
+for title, ids in (("misclassified by the robust model", wrong_ids[:cfg.images]),
+                   ("correctly classified", right_ids[:cfg.images])):
     if len(ids) == 0:
         print(f"no test image of this pool is {title}")
         continue
-    rows, labels = sensitivity_rows(ids)
-    plots.image_grid(rows, ROW_LABELS, col_labels=labels, title=title, size=1.45, cmap=CMAPS)
+    shown[title] = panels.sensitivity_panel(models, test_x[ids], test_y[ids], ids.tolist(), test_set.classes,
+                                            k=cfg.k, steps=cfg.steps, step_size=cfg.step_size, eps=cfg.eps)
+    shown[title].figure(title)
     plt.show()
 
 # %% [markdown]
@@ -104,16 +83,9 @@ for title, ids in (("misclassified by the robust model", wrong_ids), ("correctly
 # Precomputed for the misclassified images above, so this works in the static book too.
 
 # %%
-pages = {}
-if len(wrong_ids):
-    rows, labels = sensitivity_rows(wrong_ids)
-    channels = rows[0].shape[1]  # one-channel rows (|change|) are shown in every channel of a colour image
-    for j, label in enumerate(labels):
-        fig = plots.image_grid([torch.stack([row[j].expand(channels, -1, -1) for row in rows])],
-                               col_labels=[r.replace("\n", " ") for r in ROW_LABELS], title=label.replace("\n", ", "),
-                               size=1.6, cmap="gray")
-        pages[label.replace("\n", ", ")] = widgets.figure_png(fig)
-    display(widgets.picker(pages, description="misclassified image"))
+if "misclassified by the robust model" in shown:
+    display(widgets.picker(shown["misclassified by the robust model"].column_pages(),
+                           description="misclassified image"))
 
 # %% [markdown]
 # ## Any test image (live)
@@ -122,14 +94,9 @@ if len(wrong_ids):
 
 # %%
 def render_sensitivity(image: int, top: int) -> bytes:
-    x = test_x[image : image + 1]
-    robust = models["robust"]
-    accentuated = rr.accentuate(robust, x, top, cfg.steps, cfg.step_size, cfg.eps).x.cpu()
-    grad = plots.gradient_image(rr.input_gradient(robust, x, robust.predict(x)).cpu())
-    fig = plots.image_grid([x, accentuated, grad], ["original", f"top-{top}\naccentuated", "input\ngradient"],
-                           title=f"test image {image}: {classes[int(test_y[image])]}, robust model says "
-                                 f"{classes[int(robust.predict(x))]}", size=1.6, cmap=["gray", "gray", "RdBu_r"])
-    return widgets.figure_png(fig)
+    return panels.sensitivity_panel(models, test_x[image : image + 1], test_y[image : image + 1], [image],
+                                    test_set.classes, k=top, steps=cfg.steps, step_size=cfg.step_size,
+                                    eps=cfg.eps).page(0)
 
 
 display(widgets.live_view({
@@ -148,22 +115,12 @@ display(widgets.live_view({
 
 # %%
 claim_ids = torch.randperm(len(test_x), generator=g)[: cfg.claim_images]
-x = test_x[claim_ids]
-gains = {}
-for name, m in models.items():
-    top, predicted_class = rr.top_weighted_coordinates(m, x, cfg.k)
-    random_coords = torch.stack([torch.randperm(m.num_features, generator=g)[: cfg.k] for _ in range(len(x))])
-    accentuated = rr.accentuate(m, x, cfg.k, cfg.steps, cfg.step_size, cfg.eps).x
-    randomised = rr.solve(m, rr.CoordinateSum(m, random_coords), x, constraint=cfg.eps, steps=cfg.steps,
-                          step_size=cfg.step_size, maximize=True).x
-    with torch.no_grad():
-        logit = lambda images: m(images.to(m.device)).gather(1, predicted_class[:, None].to(m.device))[:, 0].cpu()
-        before = logit(x)
-        gains[name] = (logit(accentuated) - before, logit(randomised) - before)
-    top_gain, random_gain = gains[name]
+gains = {name: rr.accentuation_gains(m, test_x[claim_ids], cfg.k, cfg.steps, cfg.step_size, cfg.eps, generator=g)
+         for name, m in models.items()}
+for name, (top_gain, random_gain) in gains.items():
     print(f"{name:8s}: predicted-class logit gain, top-{cfg.k} {top_gain.mean():+.2f} vs random {cfg.k} "
           f"{random_gain.mean():+.2f}; top larger for {(top_gain > random_gain).float().mean():.0%} of "
-          f"{len(x)} images")
+          f"{len(claim_ids)} images")
 top_gain, random_gain = gains["robust"]
 rr.check_claim("logit_gain.top_minus_random", (top_gain.mean() - random_gain.mean()).item(), at_least=0.0,
                why="accentuating eq. 8's coordinates should raise the logit more")

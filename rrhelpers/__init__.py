@@ -34,6 +34,7 @@ from .optimization.objectives import (
 from .optimization.problems import solve
 from .optimization.representations import (
     accentuate,
+    accentuation_gains,
     add_feature,
     choose_coordinates,
     input_gradient,
@@ -54,7 +55,7 @@ from .optimization.style import (StyleResult, high_frequency_share, relative_sty
                                  untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre, knn_predict,
-                                  nearest_distance, ssim)
+                                  nearest_distance, shuffled_by_correctness, ssim)
 from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
@@ -67,6 +68,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "accentuate",
+    "accentuation_gains",
     "accuracy",
     "Activations",
     "add_feature",
@@ -142,6 +144,7 @@ __all__ = [
     "sample",
     "save_model",
     "shift_horizontally",
+    "shuffled_by_correctness",
     "solve",
     "SolverResult",
     "square_masks",

@@ -11,6 +11,7 @@ import torch
 import rrhelpers as rr
 from rrhelpers.networks import zoo
 from rrhelpers.book.claims import read_claims
+from rrhelpers.learning.evaluation import correct_after_attack
 from rrhelpers.optimization.solver import Unconstrained, optimize, step_size_at
 
 from .conftest import LinearClassifier, tiny_model
@@ -99,21 +100,57 @@ def test_reseeded_recipes_change_every_quick_key_and_nothing_else(monkeypatch):
                    train=replace(robust.train, seed=robust.train.seed - 100)).key() == before["quick-robust"]
 
 
-def test_evaluate_attacks_each_radius_on_the_survivors_of_the_smaller_one(monkeypatch):
-    model = tiny_model().eval()
-    g = torch.Generator().manual_seed(1)
-    data = rr.ImageDataset(torch.rand(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g),
+def _random_digits(seed: int) -> rr.ImageDataset:
+    g = torch.Generator().manual_seed(seed)
+    return rr.ImageDataset(torch.rand(40, 1, 8, 8, generator=g), torch.randint(0, 10, (40,), generator=g),
                            [str(c) for c in range(10)])
-    attacked = []
+
+
+def _record_attacks(monkeypatch) -> list[tuple[str, int]]:
+    """Make the evaluation's PGD record (loss, batch size) of every call, in a list that this returns."""
+    calls = []
     original = rr.learning.evaluation.pgd_attack
 
-    def counting(model, x, *args, **kwargs):
-        attacked.append(len(x))
-        return original(model, x, *args, **kwargs)
+    def recording(model, x, *args, loss, **kwargs):
+        calls.append((loss, len(x)))
+        return original(model, x, *args, loss=loss, **kwargs)
 
-    monkeypatch.setattr(rr.learning.evaluation, "pgd_attack", counting)
-    result = rr.evaluate(model, data, [1.0, 0.0, 0.3], steps=3, limit=30)
+    monkeypatch.setattr(rr.learning.evaluation, "pgd_attack", recording)
+    return calls
+
+
+def test_evaluate_attacks_each_radius_on_the_survivors_of_the_smaller_one(monkeypatch):
+    model, data = tiny_model().eval(), _random_digits(1)
+    calls = _record_attacks(monkeypatch)
+    result = rr.evaluate(model, data, [1.0, 0.0, 0.3], steps=3, limit=30, loss="margin")
     assert list(result) == [1.0, 0.0, 0.3] and result[0.0] >= result[0.3] >= result[1.0]
     clean = (model.predict(data.images[:30]) == data.labels[:30]).sum()
+    attacked = [size for _, size in calls]
     assert attacked[0] == clean and sum(attacked[1:]) == round(result[0.3] * 30)
     assert result[0.0] == rr.accuracy(model, data, limit=30)
+
+
+def test_the_default_attack_runs_the_cross_entropy_on_what_the_margin_left_standing(monkeypatch):
+    model, data = tiny_model().eval(), _random_digits(2)
+    calls = _record_attacks(monkeypatch)
+    both = correct_after_attack(model, data, 0.02, steps=3)
+    calls_both, calls[:] = list(calls), []
+    margin = correct_after_attack(model, data, 0.02, steps=3, loss="margin")
+    assert [loss for loss, _ in calls_both] == ["margin", "ce"]
+    assert calls_both[1][1] == margin.sum() and not (both & ~margin).any()
+    with pytest.raises(ValueError, match="loss must be one of"):
+        correct_after_attack(model, data, 0.5, loss=("margin", "dlr"))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        correct_after_attack(model, data, 0.5, loss=())
+
+
+def test_shuffled_by_correctness_partitions_the_images_in_a_seeded_order():
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.rand(30, 1, 8, 8, generator=g), torch.randint(0, 10, (30,), generator=g)
+    wrong, right = rr.shuffled_by_correctness(model, x, y, generator=torch.Generator().manual_seed(0))
+    predicted = model.predict(x)
+    assert sorted(wrong.tolist() + right.tolist()) == list(range(30))
+    assert (predicted[wrong] != y[wrong]).all() and (predicted[right] == y[right]).all()
+    again = rr.shuffled_by_correctness(model, x, y, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(wrong, again[0]) and torch.equal(right, again[1])

@@ -85,6 +85,22 @@ def test_accentuation_raises_the_selected_coordinates_within_the_ball():
     assert ((result.x - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all()
 
 
+def test_accentuation_gains_compare_eq_8_with_random_coordinates_reproducibly():
+    model = tiny_model()
+    x = (0.5 + 0.1 * torch.randn(5, 1, 8, 8)).clamp(0, 1)
+    top, random = R.accentuation_gains(model, x, k=2, steps=5, step_size=0.1, eps=0.5,
+                                       generator=torch.Generator().manual_seed(3))
+    assert top.shape == random.shape == (5,) and top.device.type == "cpu"
+    again = R.accentuation_gains(model, x, k=2, steps=5, step_size=0.1, eps=0.5,
+                                 generator=torch.Generator().manual_seed(3))
+    assert torch.equal(top, again[0]) and torch.equal(random, again[1])
+    with torch.no_grad():  # the gain is the predicted class's logit after accentuation minus before it
+        predicted = model(x).argmax(1)
+        accentuated = R.accentuate(model, x, 2, 5, 0.1, 0.5).x
+        by_hand = (model(accentuated) - model(x)).gather(1, predicted[:, None])[:, 0]
+    assert torch.allclose(top, by_hand, atol=1e-5)
+
+
 def test_match_representation_uses_relative_distance_and_radius():
     model = tiny_model()
     a, b = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)

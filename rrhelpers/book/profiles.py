@@ -87,7 +87,7 @@ PROFILES: dict[str, Profile] = {
                                        shown_eps=2.0),
             "robust_training": RobustTraining(eval_eps=(0.0, 1.5, 2.5, 3.5), eval_images=300, steps=50,
                                               uniform_background=True, check_eps=1.5, max_clean_cost=0.05,
-                                              min_apgd_accuracy=0.80, max_attack_gap=0.05),
+                                              min_apgd_accuracy=0.80, max_attack_gap=0.03),
             "inversion": Inversion(images=30, steps=1000, step_size=1.0, step_schedule="cosine", noise_mean=0.1,
                                    min_recognised=0.85, gap_judge="knn", max_relative_error=0.10, min_ssim=0.5,
                                    min_ssim_gap=0.1),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ APGD_LOSSES = ("ce", "dlr")
 
 
 EVALUATION_LOSSES = ("margin", "ce")
+"""The losses :func:`accuracy`'s attack can maximise; by default it runs both and keeps each example's worst case."""
 
 
 def correct_after_attack(
@@ -32,16 +33,25 @@ def correct_after_attack(
     progress: bool = False,
     seed: int = 0,
     *,
-    loss: str = "margin",
+    loss: Union[str, Sequence[str]] = EVALUATION_LOSSES,
     step_schedule: str = "cosine",
     among: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Per example of the first ``limit`` (all if None), whether the model classifies it correctly after
-    :func:`accuracy`'s attack at ``eps`` (no attack when eps is 0). ``among``: a boolean mask of the examples to
-    attack; the others count as wrong without being attacked (they already fell to an attack inside this one's ball).
+    :func:`accuracy`'s attack at ``eps`` (no attack when eps is 0). ``loss``: one loss or several, run one after the
+    other on the examples still standing (each example counts as robust only if it survives all of them). ``among``:
+    a boolean mask of the examples to attack; the others count as wrong without being attacked (they already fell to
+    an attack inside this one's ball).
     """
-    if loss not in EVALUATION_LOSSES:
-        raise ValueError(f"loss must be one of {EVALUATION_LOSSES}; got {loss!r}")
+    losses = (loss,) if isinstance(loss, str) else tuple(loss)
+    if not losses or set(losses) - set(EVALUATION_LOSSES):
+        raise ValueError(f"loss must be one of {EVALUATION_LOSSES} or a non-empty sequence of them; got {loss!r}")
+    if len(losses) > 1 and eps > 0:
+        for one in losses:
+            among = correct_after_attack(model, dataset, eps, norm, steps, step_size, batch_size, limit, progress,
+                                         seed, loss=one, step_schedule=step_schedule, among=among)
+        return among
+    loss = losses[0]
     if step_size is None:
         step_size = default_step_size(eps, steps) if step_schedule == "constant" else 0.5 * eps
     device = model.device
@@ -77,11 +87,13 @@ def accuracy(model: RobustModel, dataset: Dataset, eps: float = 0.0, norm: str =
     """Fraction of the first ``limit`` examples (all if None) classified correctly after a PGD attack at ``eps`` (no
     attack when eps is 0).
 
-    The default attack maximises the logit margin (which, unlike cross-entropy, does not saturate on confident
-    examples) for 50 steps from a random start, the step decaying on a cosine from 0.5 * eps: on the quick robust
-    model it is within 2-3 points of APGD-CE + APGD-DLR (:func:`apgd_robust`), where PGD-20 on the cross-entropy
-    was 5-7 points optimistic. ``loss='ce', steps=20, step_schedule='constant'`` is the classic PGD-20 (step
-    2.5 * eps / steps).
+    The default attack runs twice from a random start, 50 steps each with the step decaying on a cosine from
+    0.5 * eps, first on the logit margin (which, unlike cross-entropy, does not saturate on confident examples), then
+    on the cross-entropy for the examples the first left standing; an example is robust only if it survives both, as
+    AutoAttack combines APGD-CE and APGD-DLR. On quick robust models of three seeds it is 1.0-2.0 points above
+    APGD-CE + APGD-DLR (:func:`apgd_robust`, 300 digits at eps 1.5), where the margin alone was 2.0-3.7 points
+    above and PGD-20 on the cross-entropy 5-7. ``loss='ce', steps=20, step_schedule='constant'`` is the classic
+    PGD-20 (step 2.5 * eps / steps).
     """
     correct = correct_after_attack(model, dataset, eps, norm, steps, step_size, batch_size, limit, progress, seed,
                                    **attack)
@@ -166,6 +178,18 @@ def apgd_robust(
             robust[start : start + len(xb)] = alive.cpu()
     bar.close()
     return robust
+
+
+@torch.no_grad()
+def shuffled_by_correctness(model: RobustModel, images: torch.Tensor, labels: torch.Tensor, *,
+                            generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices of the ``images`` that ``model`` misclassifies and of those it classifies correctly, each in a
+    random order drawn from ``generator`` (the wrong ones first): take the first few of each for a seeded sample of
+    mistakes and successes."""
+    predicted = model.predict(images).cpu()
+    wrong, right = (predicted != labels).nonzero()[:, 0], (predicted == labels).nonzero()[:, 0]
+    return (wrong[torch.randperm(len(wrong), generator=generator)],
+            right[torch.randperm(len(right), generator=generator)])
 
 
 def ssim(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:

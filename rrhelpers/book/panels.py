@@ -1,0 +1,63 @@
+"""Image panels that need computing first: run the solver for a few examples, then lay the results out in rows, as
+one figure or as one picker page per example."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from matplotlib import pyplot as plt
+
+from ..networks.models import RobustModel
+from ..optimization.representations import accentuate, input_gradient
+from . import plots, widgets
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Rows of images (each (N, C, H, W) in [0, 1]), one column per example, with labels and a colour map per row."""
+
+    rows: Sequence[torch.Tensor]
+    row_labels: Sequence[str]
+    column_labels: Sequence[str]
+    cmaps: Sequence[str]
+
+    def figure(self, title: str | None = None, size: float = 1.45) -> plt.Figure:
+        """The whole panel: a row per kind of image, a column per example."""
+        return plots.image_grid(list(self.rows), list(self.row_labels), col_labels=list(self.column_labels),
+                                title=title, size=size, cmap=list(self.cmaps))
+
+    def page(self, j: int, size: float = 1.6) -> bytes:
+        """Example ``j`` alone as a PNG: its images side by side, titled with its label on one line."""
+        channels = self.rows[0].shape[1]  # one-channel rows (|change|) are shown in every channel of a colour image
+        fig = plots.image_grid([torch.stack([row[j].expand(channels, -1, -1) for row in self.rows])],
+                               col_labels=[r.replace("\n", " ") for r in self.row_labels],
+                               title=self.column_labels[j].replace("\n", ", "), size=size, cmap="gray")
+        return widgets.figure_png(fig)
+
+    def column_pages(self, size: float = 1.6) -> dict[str, bytes]:
+        """One :meth:`page` per example, keyed by its label on one line (for ``widgets.picker``)."""
+        return {label.replace("\n", ", "): self.page(j, size) for j, label in enumerate(self.column_labels)}
+
+
+def sensitivity_panel(models: dict[str, RobustModel], images: torch.Tensor, labels: torch.Tensor,
+                      indices: Sequence[int], class_names: Sequence[str], *, k: int, steps: int, step_size: float,
+                      eps: float) -> Panel:
+    """Chapter 7's comparison (eq. 8): per image, the robust model's accentuation of its top-``k`` coordinates for
+    the class it predicts, the change (scaled to its maximum), the robust input gradient for that class, and the
+    standard model's accentuation of its own top-``k``; columns labelled with the test index, the true class and
+    both predictions."""
+    robust, standard = models["robust"], models["standard"]
+    predicted = {name: m.predict(images).cpu() for name, m in (("robust", robust), ("standard", standard))}
+    accentuated = {name: accentuate(m, images, k, steps, step_size, eps).x.cpu()
+                   for name, m in (("robust", robust), ("standard", standard))}
+    gradient = plots.gradient_image(input_gradient(robust, images, predicted["robust"]).cpu())
+    change = (accentuated["robust"] - images).abs().amax(1, keepdim=True)
+    change = change / change.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    columns = [f"{i}: {class_names[t]}\nrobust says {class_names[r]}\nstandard says {class_names[s]}"
+               for i, t, r, s in zip(indices, labels.tolist(), predicted["robust"].tolist(),
+                                     predicted["standard"].tolist())]
+    return Panel([images, accentuated["robust"], change, gradient, accentuated["standard"]],
+                 ["original", "robust:\naccentuated", "robust:\n|change|", "robust:\ninput gradient",
+                  "standard:\naccentuated"], columns, ["gray", "gray", "magma", "RdBu_r", "gray"])
