@@ -51,8 +51,6 @@ cfg, P, models, test_set, _ = rr.chapter_kit(
 # Pairs are drawn at random from the test set (seeded), keeping only pairs whose two images have different labels.
 
 # %%
-
-
 sources, targets = rr.random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed)
 
 # %% [markdown]
@@ -65,12 +63,11 @@ sources, targets = rr.random_pairs(test_set, max(cfg.pairs, cfg.shown), cfg.seed
 # %%
 x1, x2 = sources[: cfg.shown], targets[: cfg.shown]
 matched = {label: rr.match_representation(m, x1, x2, cfg.shown_eps, cfg.steps) for label, m in models.items()}
-fig = plots.image_grid([x1, matched["standard"].x.cpu(), matched["robust"].x.cpu(), x2],
-                       ["source $x_1$", "standard $x_1'$", "robust $x_1'$", "target $x_2$"], size=1.5,
-                       title=f"relative representation distance after matching within L2 eps = {cfg.shown_eps}")
-for row, label in ((1, "standard"), (2, "robust")):
-    for j, value in enumerate(matched[label].value.tolist()):
-        fig.axes[row * cfg.shown + j].set_xlabel(f"{value:.2f}", fontsize=8)
+plots.image_grid([x1, matched["standard"].x.cpu(), matched["robust"].x.cpu(), x2],
+                 ["source $x_1$", "standard $x_1'$", "robust $x_1'$", "target $x_2$"], size=1.5,
+                 title=f"relative representation distance after matching within L2 eps = {cfg.shown_eps}",
+                 captions={row: [f"{v:.2f}" for v in matched[label].value.tolist()]
+                           for row, label in ((1, "standard"), (2, "robust"))})
 plt.show()
 
 # %% [markdown]
@@ -101,17 +98,18 @@ plt.show()
 # every radius the standard model gets closer to its targets on average, and at every radius $r >$ training eps the
 # robust curve lies above the standard one with the 95% confidence intervals separated. (In the quick profile the
 # standard model does not reach its targets completely within these radii: the MNIST-5k models are small, and the
-# solver runs only `steps` steps; the gap between the curves is the measured effect.)
+# solver runs only `steps` steps; the gap between the curves is the measured effect.) With the quick models
+# retrained from seeds 0, 1 and 2, the smallest gap between the mean curves was 0.036-0.040 and the smallest
+# separation of the intervals beyond the training eps 0.063-0.082 (`docs/claims_by_seed.md`): both claims hold with
+# room for every seed, though the effect at this scale is a few hundredths of the relative distance.
 
 # %%
-rows = []
-for i, r in enumerate(cfg.radii):
-    (ms, hs), (mr, hr) = plots.mean_ci(curve["standard"][i]), plots.mean_ci(curve["robust"][i])
-    rows.append((r, ms, hs, mr, hr))
-    print(f"r = {r:4.2f}: standard {ms:.3f} ± {hs:.3f}   robust {mr:.3f} ± {hr:.3f}")
-beyond = [row for row in rows if row[0] > P.train_eps]
-assert beyond, "the radii must include values beyond the training eps"
-rr.check_claim("robust_minus_standard.smallest", min(mr - ms for r, ms, hs, mr, hr in rows), at_least=0.0,
+(ms, hs), (mr, hr) = plots.mean_ci(curve["standard"]), plots.mean_ci(curve["robust"])  # per radius
+for r, values in zip(cfg.radii, zip(ms, hs, mr, hr)):
+    print(f"r = {r:4.2f}: standard {values[0]:.3f} ± {values[1]:.3f}   robust {values[2]:.3f} ± {values[3]:.3f}")
+beyond = np.array(cfg.radii) > P.train_eps
+assert beyond.any(), "the radii must include values beyond the training eps"
+rr.check_claim("robust_minus_standard.smallest", float((mr - ms).min()), at_least=0.0,
                why="at every radius the standard model should get closer to its targets than the robust one")
-rr.check_claim("ci_separation_beyond_eps.smallest", min((mr - hr) - (ms + hs) for r, ms, hs, mr, hr in beyond),
-               at_least=0.0, why="beyond the training eps the robust curve should lie above the standard one")
+rr.check_claim("ci_separation_beyond_eps.smallest", float(((mr - hr) - (ms + hs))[beyond].min()), at_least=0.0,
+               why="beyond the training eps the robust curve should lie above the standard one")

@@ -50,7 +50,8 @@ from .optimization.representations import (
     visualize,
     visualize_class,
 )
-from .optimization.solver import L2Ball, LinfBall, SolverResult, Unconstrained, make_constraint, optimize
+from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unconstrained, make_constraint,
+                                  optimize)
 from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
                                  untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
@@ -145,6 +146,7 @@ __all__ = [
     "save_model",
     "shift_horizontally",
     "shuffled_by_correctness",
+    "Snapshots",
     "solve",
     "SolverResult",
     "square_masks",

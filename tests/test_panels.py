@@ -19,6 +19,16 @@ def test_sensitivity_panel_has_a_row_per_kind_and_a_page_per_image():
     change = panel.rows[2]
     assert change.shape == (3, 1, 8, 8) and float(change.amax()) <= 1 + 1e-6
     assert [label.split(":")[0] for label in panel.column_labels] == ["7", "8", "9"]
-    pages = panel.column_pages(size=0.5)
+    pages = panel.column_pages(size=1.2)
     assert len(pages) == 3 and all(png.startswith(b"\x89PNG") for png in pages.values())
     assert all("\n" not in key for key in pages)
+
+
+def test_change_panel_puts_each_models_edit_beside_its_change():
+    originals = torch.zeros(2, 3, 4, 4)
+    edited = {"robust": originals + 0.25, "standard": originals.clone()}
+    panel = panels.change_panel(originals, edited, ["a", "b"])
+    assert panel.row_labels == ["original", "robust", "robust:\n|change|", "standard", "standard:\n|change|"]
+    assert panel.cmaps == ["gray", "gray", "magma", "gray", "magma"]
+    assert panel.rows[2].shape == (2, 1, 4, 4) and torch.allclose(panel.rows[2], torch.full((2, 1, 4, 4), 0.25))
+    assert float(panel.rows[4].abs().sum()) == 0.0

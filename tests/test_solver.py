@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rrhelpers as rr
-from rrhelpers.optimization.solver import L2Ball, LinfBall, Unconstrained, optimize
+from rrhelpers.optimization.solver import L2Ball, LinfBall, Snapshots, Unconstrained, optimize
 
 from .conftest import LinearClassifier, tiny_model
 
@@ -299,3 +299,16 @@ def test_layer_objectives_read_every_announced_layer_in_one_pass():
     value = combined(x)
     assert calls[0] == 1 and value.shape == (2,) and (value > 0).all()
     assert all(len(m._forward_hooks) == 0 for m in model.modules() if m is not model.backbone)
+
+
+def test_snapshots_keep_every_kth_iterate_of_each_example():
+    target = torch.full((2, 1, 3, 3), 0.8)
+    recorder = Snapshots()
+    with pytest.raises(ValueError, match="no iterates"):
+        recorder.of(0)
+    optimize(lambda x: -(x - target).flatten(1).norm(dim=1), torch.zeros(2, 1, 3, 3), Unconstrained(), steps=10,
+             step_size=0.1, callback=recorder, callback_every=4)
+    assert recorder.steps == [0, 4, 8, 10]
+    trajectory = recorder.of(1)
+    assert trajectory.shape == (4, 1, 3, 3) and trajectory.device.type == "cpu"
+    assert torch.equal(trajectory[0], torch.zeros(1, 3, 3)) and trajectory[-1].mean() > trajectory[1].mean()

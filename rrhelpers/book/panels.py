@@ -61,3 +61,13 @@ def sensitivity_panel(models: dict[str, RobustModel], images: torch.Tensor, labe
     return Panel([images, accentuated["robust"], change, gradient, accentuated["standard"]],
                  ["original", "robust:\naccentuated", "robust:\n|change|", "robust:\ninput gradient",
                   "standard:\naccentuated"], columns, ["gray", "gray", "magma", "RdBu_r", "gray"])
+
+
+def change_panel(originals: torch.Tensor, edited: dict[str, torch.Tensor], column_labels: Sequence[str]) -> Panel:
+    """The originals, then for each model its edited images and the change it made (the largest absolute change
+    over channels per pixel, on a colour map: brighter is larger), one column per image."""
+    rows, labels = [originals], ["original"]
+    for name, images in edited.items():
+        rows += [images, (images - originals).abs().amax(1, keepdim=True)]
+        labels += [name, f"{name}:\n|change|"]
+    return Panel(rows, labels, column_labels, ["gray"] + ["gray", "magma"] * len(edited))

@@ -22,9 +22,11 @@ def image_grid(
     title: Optional[str] = None,
     size: float = 1.3,
     cmap: str | Sequence[str] = "gray",
+    captions: Optional[Mapping[int, Sequence[str]]] = None,
 ) -> plt.Figure:
     """A grid with one row per batch in ``rows`` (each (N, C, H, W) in [0, 1]) and optional labels; ``cmap``
-    (one, or one per row) colours single-channel images."""
+    (one, or one per row) colours single-channel images; ``captions`` maps a row index to a text under each of
+    that row's images (e.g. a measured value)."""
     rows = list(rows)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     cmaps = [cmap] * n_rows if isinstance(cmap, str) else list(cmap)
@@ -41,6 +43,8 @@ def image_grid(
                 ax.imshow(to_numpy_image(row[j]), cmap=cmaps[i], vmin=0, vmax=1)
             if i == 0 and col_labels is not None and j < len(col_labels):
                 ax.set_title(col_labels[j], fontsize=8)
+            if captions is not None and i in captions and j < len(captions[i]):
+                ax.set_xlabel(captions[i][j], fontsize=8)
         if row_labels is not None:
             axes[i][0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
     if title:

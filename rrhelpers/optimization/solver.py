@@ -172,6 +172,25 @@ class SolverResult:
     history: list[float]
 
 
+class Snapshots:
+    """A solver callback that keeps the iterates it is called with, on the CPU, and their step numbers: pass it as
+    ``callback`` (with ``callback_every=k``) to watch a solution form, as the paper's Appendix B.4.2 shows eq. 7's."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.iterates: list[torch.Tensor] = []
+
+    def __call__(self, step: int, x: torch.Tensor, value: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.iterates.append(x.detach().cpu())
+
+    def of(self, j: int) -> torch.Tensor:
+        """Example ``j``'s recorded iterates, (snapshots, C, H, W)."""
+        if not self.iterates:
+            raise ValueError("no iterates recorded: pass this object to the solver as callback=...")
+        return torch.stack([x[j] for x in self.iterates])
+
+
 def optimize(
     objective: Objective,
     x0: torch.Tensor,
