@@ -43,7 +43,7 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
+from rrhelpers.book import panels, plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,
@@ -91,13 +91,9 @@ plt.show()
 # targets. The step size decays to zero, so the curves flatten where the solver has settled.
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for label, results in (("from noise", from_noise), ("from images", from_images)):
-    for name, result in results.items():
-        ax.plot(result.history, label=f"{name}, {label}", linestyle="-" if name == "robust" else "--")
-ax.set(yscale="log", xlabel="step", ylabel="relative representation error", title="Inversion (eq. 5) converging")
-ax.grid(True, which="both", alpha=0.3)
-ax.legend()
+plots.solver_curves({label: {name: r.history for name, r in results.items()} for label, results in
+                     (("from noise", from_noise), ("from images", from_images))}, "relative representation error",
+                    "Inversion (eq. 5) converging")
 plt.show()
 final_error = {label: {name: r.value.mean().item() for name, r in results.items()}
                for label, results in (("from noise", from_noise), ("from images", from_images))}
@@ -127,17 +123,13 @@ plt.show()
 # works in the static HTML book.)
 
 # %%
-pages = {}
-all_targets = torch.cat([targets[shown], ood])
-all_names = [f"test image {i} (label {test_set.classes[int(c)]})" for i, c in enumerate(target_labels[shown])] + \
-            [f"{n} (out of distribution)" for n in ood_names]
-robust_all = torch.cat([from_noise["robust"].x[shown], from_noise_ood["robust"].x]).cpu()
-standard_all = torch.cat([from_noise["standard"].x[shown], from_noise_ood["standard"].x]).cpu()
-for i, name in enumerate(all_names):
-    fig = plots.image_grid([torch.stack([all_targets[i], robust_all[i], standard_all[i]])], size=2.2,
-                           col_labels=["target", "robust inversion", "standard inversion"])
-    pages[name] = widgets.figure_png(fig)
-display(widgets.picker(pages, description="target"))
+inverted = panels.Panel(
+    [torch.cat([targets[shown], ood])] + [torch.cat([from_noise[name].x[shown], from_noise_ood[name].x]).cpu()
+                                          for name in ("robust", "standard")],
+    ["target", "robust inversion", "standard inversion"],
+    [f"test image {i} (label {test_set.classes[int(c)]})" for i, c in enumerate(target_labels[shown])]
+    + [f"{n} (out of distribution)" for n in ood_names])
+display(widgets.picker(inverted.column_pages(2.2), description="target"))
 
 # %% [markdown]
 # ## Claim check
@@ -175,22 +167,12 @@ display(widgets.picker(pages, description="target"))
 
 # %%
 judges = rr.content_judges(P)
-
-
-def scores(results: dict[str, rr.SolverResult], goal: torch.Tensor, labels: torch.Tensor | None) -> dict:
-    out = {}
-    for name, result in results.items():
-        x = result.x.cpu()
-        out[name] = {"pixel": (x - goal).flatten(1).norm(dim=1).mean().item(), "ssim": rr.ssim(x, goal).mean().item(),
-                     "error": result.value.mean().item(), "median error": result.value.median().item()}
-        if labels is not None:
-            out[name].update(rr.recognised(judges, x, labels))
-    return out
-
-
-measured = {"from noise": scores(from_noise, targets, target_labels),
-            "from images": scores(from_images, targets, target_labels),
-            "out of distribution": scores(from_noise_ood, ood, None)}
+measured = {setting: {name: {**rr.inversion_measures(r, goals),
+                             **(rr.recognised(judges, r.x.cpu(), labels) if labels is not None else {})}
+                      for name, r in results.items()}
+            for setting, (results, goals, labels) in {"from noise": (from_noise, targets, target_labels),
+                                                      "from images": (from_images, targets, target_labels),
+                                                      "out of distribution": (from_noise_ood, ood, None)}.items()}
 for setting, by_model in measured.items():
     for name, values in by_model.items():
         print(f"{setting:20s} {name:8s}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))

@@ -43,11 +43,12 @@ seed = None  # Gaussian draws and test images; None: 0
 # %%
 import ipywidgets
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
+from rrhelpers.book import panels, plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps, step_size=step_size,
@@ -76,12 +77,10 @@ def synthesise(classes: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
 # %%
 classes = torch.arange(cfg.classes).repeat(cfg.draws)
 made = synthesise(classes, cfg.seed)
-rows, row_labels = [], []
-for d in range(cfg.draws):
-    block = slice(d * cfg.classes, (d + 1) * cfg.classes)
-    rows += [made["seed"][block], made["robust"][block], made["standard"][block]]
-    row_labels += [f"seed {d + 1}", "robust", "standard"]
-plots.image_grid(rows, row_labels, col_labels=class_names[: cfg.classes], size=1.1)
+draws = [slice(d * cfg.classes, (d + 1) * cfg.classes) for d in range(cfg.draws)]
+plots.image_grid([made[kind][block] for block in draws for kind in ("seed", "robust", "standard")],
+                 [label for d in range(cfg.draws) for label in (f"seed {d + 1}", "robust", "standard")],
+                 col_labels=class_names[: cfg.classes], size=1.1)
 plt.show()
 
 # %% [markdown]
@@ -109,16 +108,8 @@ plots.image_grid([targets, corrupted, filled["robust"], filled["standard"]],
                  ["original", "corrupted", "robust", "standard"],
                  col_labels=[class_names[int(c)] for c in target_labels], size=1.1)
 plt.show()
-
-
-def hole_error(x: torch.Tensor) -> float:
-    """Root mean squared error against the originals inside the missing squares."""
-    hole = 1 - known
-    return (((x - targets) * hole) ** 2).sum().div(hole.sum() * x.shape[1]).sqrt().item()
-
-
-print(f"RMS error inside the square: corrupted {hole_error(corrupted):.3f}, robust {hole_error(filled['robust']):.3f}, "
-      f"standard {hole_error(filled['standard']):.3f}")
+print("RMS error inside the square: " + ", ".join(f"{name} {rr.masked_rms_error(images, targets, known):.3f}" for name,
+                                                   images in (("corrupted", corrupted), *filled.items())))
 
 # %% [markdown]
 # ## Pick a class and redraw
@@ -127,21 +118,19 @@ print(f"RMS error inside the square: corrupted {hole_error(corrupted):.3f}, robu
 # second one draws a new seed for any class and generates live with both classifiers.
 
 # %%
-pages = {}
-for c in range(cfg.classes):
-    for d in range(cfg.draws):
-        i = d * cfg.classes + c
-        fig = plots.image_grid([torch.stack([made["seed"][i], made["robust"][i], made["standard"][i]])],
-                               col_labels=["seed", "robust", "standard"], size=1.8)
-        pages[(class_names[c], str(d + 1))] = widgets.figure_png(fig)
-display(widgets.grid_picker(pages, ["class", "draw"]))
+def made_panel(images: dict[str, torch.Tensor], classes: torch.Tensor, draws: list[int]) -> panels.Panel:
+    return panels.Panel([images[kind] for kind in ("seed", "robust", "standard")], ["seed", "robust", "standard"],
+                        [f"class {class_names[int(c)]}, draw {d}" for c, d in zip(classes, draws)])
+
+
+gallery = made_panel(made, classes, [i // cfg.classes + 1 for i in range(len(classes))])
+display(widgets.grid_picker({(class_names[int(c)], str(i // cfg.classes + 1)): gallery.page(i, 1.8)
+                             for i, c in enumerate(classes)}, ["class", "draw"]))
 
 
 def render(klass: str, draw: int) -> bytes:
-    made_now = synthesise(torch.tensor([class_names.index(klass)]), seed=1000 + draw)
-    fig = plots.image_grid([torch.cat([made_now["seed"], made_now["robust"], made_now["standard"]])],
-                           col_labels=["seed", "robust", "standard"], size=1.8)
-    return widgets.figure_png(fig)
+    wanted = torch.tensor([class_names.index(klass)])
+    return made_panel(synthesise(wanted, seed=1000 + draw), wanted, [draw]).page(0, 1.8)
 
 
 display(widgets.live_view({"klass": ipywidgets.Dropdown(options=class_names[: cfg.classes], description="class"),
@@ -174,10 +163,8 @@ judges = {"robust": models["robust"].predict, "standard": models["standard"].pre
           "indep. robust": rr.load_model(cfg.judges[1], device=P.device).predict,
           "5-NN pixels": lambda images: rr.knn_predict(train_x, train_y, images)}
 table = {made_by: rr.recognised(judges, claim[made_by], claim_classes) for made_by in ("seed", "robust", "standard")}
-print(f"share of {len(claim_classes)} images recognised as their class, by judge")
-print(f"{'made by':10s}" + "".join(f"{judge:>16s}" for judge in table["seed"]))
-for made_by, scores in table.items():
-    print(f"{made_by:10s}" + "".join(f"{v:16.1%}" for v in scores.values()))
+display((100 * pd.DataFrame(table).T).rename_axis("made by").style.format("{:.1f}%").set_caption(
+    f"share (%) of {len(claim_classes)} images recognised as their class, by judge"))
 for judge, key in (("indep. robust", "independent_robust"), ("5-NN pixels", "knn")):
     rr.check_claim(f"robust_made.recognised.{key}", table["robust"][judge], at_least=cfg.min_recognised,
                    why=f"the robust model's images should show their class (judge: {judge})")

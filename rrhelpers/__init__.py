@@ -37,6 +37,7 @@ from .optimization.representations import (
     accentuation_gains,
     add_feature,
     choose_coordinates,
+    extreme_images,
     input_gradient,
     interpolate,
     invert,
@@ -46,6 +47,7 @@ from .optimization.representations import (
     object_energy_share,
     path_progress,
     pixel_blend,
+    top_image_alignment,
     top_weighted_coordinates,
     visualize,
     visualize_class,
@@ -55,8 +57,9 @@ from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unc
 from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
                                  untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
-from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre, knn_predict,
-                                  nearest_distance, shuffled_by_correctness, ssim)
+from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
+                                  inversion_measures, knn_predict, masked_rms_error, nearest_distance,
+                                  shuffled_by_correctness, ssim)
 from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
@@ -95,6 +98,7 @@ __all__ = [
     "EarlyStopping",
     "eval_mode",
     "evaluate",
+    "extreme_images",
     "fast_adversarial_training",
     "FeedforwardInverter",
     "generate",
@@ -106,6 +110,7 @@ __all__ = [
     "input_gradient",
     "InputError",
     "interpolate",
+    "inversion_measures",
     "invert",
     "invert_together",
     "InverterConfig",
@@ -120,6 +125,7 @@ __all__ = [
     "Logit",
     "make_constraint",
     "Margin",
+    "masked_rms_error",
     "match_representation",
     "nearest_distance",
     "noise_seeds",
@@ -154,6 +160,7 @@ __all__ = [
     "stage_layers",
     "style_transfer",
     "StyleResult",
+    "top_image_alignment",
     "top_weighted_coordinates",
     "train",
     "train_inverter",

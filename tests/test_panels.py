@@ -1,10 +1,11 @@
-"""Chapter 7's panel: the rows it computes and the pages it renders."""
+"""The chapters' panels (the rows they compute, the pages they render) and solver curves."""
 
 from __future__ import annotations
 
 import torch
+from matplotlib import pyplot as plt
 
-from rrhelpers.book import panels
+from rrhelpers.book import panels, plots
 
 from .conftest import tiny_model
 
@@ -32,3 +33,10 @@ def test_change_panel_puts_each_models_edit_beside_its_change():
     assert panel.cmaps == ["gray", "gray", "magma", "gray", "magma"]
     assert panel.rows[2].shape == (2, 1, 4, 4) and torch.allclose(panel.rows[2], torch.full((2, 1, 4, 4), 0.25))
     assert float(panel.rows[4].abs().sum()) == 0.0
+
+
+def test_solver_curves_draw_robust_solid_and_others_dashed():
+    ax = plots.solver_curves({"from noise": {"robust": [1.0, 0.5, 0.1], "standard": [1.0, 0.6, 0.3]}}, "error")
+    styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
+    assert styles == {"robust, from noise": "-", "standard, from noise": "--"} and ax.get_yscale() == "log"
+    plt.close(ax.figure)

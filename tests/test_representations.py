@@ -249,3 +249,27 @@ def test_loss_curves_draw_one_panel_per_loss():
     assert [ax.get_ylabel() for ax in fig.axes] == ["pixel loss", "feature loss"]
     assert [line.get_ydata().tolist() for line in fig.axes[1].lines] == [[2.0, 1.0]]
     matplotlib.pyplot.close(fig)
+
+
+def test_extreme_images_and_their_alignment_with_a_visualisation():
+    images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).clone() / 10
+    features = torch.tensor([[0.0, 5.0], [1.0, 4.0], [2.0, 3.0], [3.0, 2.0], [4.0, 1.0], [5.0, 0.0]])
+    most, least = R.extreme_images(features, images, 0, 2)
+    assert most[:, 0, 0, 0].tolist() == pytest.approx([0.5, 0.4]) and least[:, 0, 0, 0].tolist() == pytest.approx(
+        [0.1, 0.0])
+    starts = torch.zeros(2, 1, 2, 2)
+    towards = images[4:].mean(0, keepdim=True) - images.mean(0, keepdim=True)  # coordinate 0's direction
+    cosines = R.top_image_alignment(starts, torch.cat([towards, -towards]), torch.tensor([0, 0]), features, images, 2)
+    assert cosines.tolist() == pytest.approx([1.0, -1.0], abs=1e-6)
+
+
+def test_inversion_measures_report_distance_similarity_and_error():
+    goals = torch.rand(3, 1, 8, 8)
+    exact = rr.SolverResult(x=goals.clone(), value=torch.tensor([0.1, 0.2, 0.6]), start_value=torch.ones(3),
+                            history=[])
+    measures = rr.inversion_measures(exact, goals)
+    assert measures["pixel"] == 0 and measures["ssim"] == pytest.approx(1.0)
+    assert measures["error"] == pytest.approx(0.3) and measures["median error"] == pytest.approx(0.2)
+    shifted = rr.SolverResult(x=(goals + 0.1).clamp(0, 1), value=torch.zeros(3), start_value=torch.ones(3),
+                              history=[])
+    assert rr.inversion_measures(shifted, goals)["pixel"] > 0

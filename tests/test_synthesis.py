@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import rrhelpers as rr
 from rrhelpers.optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 
 from .conftest import tiny_model
@@ -69,3 +70,13 @@ def test_square_masks():
     assert centred[0, 0, 6:10, 6:10].sum() == 0 and centred.sum() == 5 * (256 - 16)
     with pytest.raises(ValueError, match="square size"):
         square_masks(images, 17)
+
+
+def test_masked_rms_error_counts_only_the_missing_pixels():
+    references = torch.zeros(2, 3, 4, 4)
+    known = torch.ones(2, 1, 4, 4)
+    known[:, :, :2, :2] = 0  # 4 missing pixels per image, in every channel
+    images = references.clone()
+    images[:, :, 2:, 2:] = 5.0  # wrong where it is known: ignored
+    images[:, :, :2, :2] = 0.5
+    assert abs(rr.masked_rms_error(images, references, known) - 0.5) < 1e-6

@@ -21,12 +21,12 @@ class Panel:
     rows: Sequence[torch.Tensor]
     row_labels: Sequence[str]
     column_labels: Sequence[str]
-    cmaps: Sequence[str]
+    cmaps: str | Sequence[str] = "gray"
 
     def figure(self, title: str | None = None, size: float = 1.45) -> plt.Figure:
         """The whole panel: a row per kind of image, a column per example."""
         return plots.image_grid(list(self.rows), list(self.row_labels), col_labels=list(self.column_labels),
-                                title=title, size=size, cmap=list(self.cmaps))
+                                title=title, size=size, cmap=self.cmaps)
 
     def page(self, j: int, size: float = 1.6) -> bytes:
         """Example ``j`` alone as a PNG: its images side by side, titled with its label on one line."""

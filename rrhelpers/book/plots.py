@@ -89,6 +89,21 @@ def curve_with_band(
     return ax
 
 
+def solver_curves(runs: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str, title: Optional[str] = None,
+                  ax: Optional[plt.Axes] = None) -> plt.Axes:
+    """The objective per step of solver runs, ``runs[setting][model]`` (a :class:`SolverResult`'s ``history``), on a
+    log scale: one colour per line, solid for the robust model, dashed for the others."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for setting, by_model in runs.items():
+        for model, history in by_model.items():
+            ax.plot(history, label=f"{model}, {setting}", linestyle="-" if model == "robust" else "--")
+    ax.set(yscale="log", xlabel="step", ylabel=ylabel, title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax
+
+
 def grouped_bars(
     groups: Sequence[str],
     values: Mapping[str, Sequence[float]],

@@ -13,6 +13,7 @@ from ..optimization.attacks import pgd_attack
 from ..data import iterate_batches
 from ..networks.models import RobustModel, eval_mode, frozen
 from ..optimization.problems import default_step_size
+from ..optimization.solver import SolverResult
 
 APGD_LOSSES = ("ce", "dlr")
 
@@ -202,6 +203,21 @@ def ssim(images: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
     pairs = zip(images.detach().cpu().float(), references.detach().cpu().float())
     return torch.tensor([structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), data_range=1.0,
                                                channel_axis=2) for a, b in pairs])
+
+
+def inversion_measures(result: SolverResult, goals: torch.Tensor) -> dict[str, float]:
+    """How close an inversion (eq. 5's :class:`SolverResult`, its value the relative representation error) came to
+    its ``goals``: the mean pixel distance and SSIM to them, and the mean and median error."""
+    x = result.x.cpu()
+    return {"pixel": (x - goals).flatten(1).norm(dim=1).mean().item(), "ssim": ssim(x, goals).mean().item(),
+            "error": result.value.mean().item(), "median error": result.value.median().item()}
+
+
+def masked_rms_error(images: torch.Tensor, references: torch.Tensor, known: torch.Tensor) -> float:
+    """Root mean squared error of ``images`` against ``references`` over the pixels where ``known`` (1 = known,
+    broadcast over channels) is 0: how well an inpainting restored what was missing."""
+    hole = 1 - known
+    return (((images - references) * hole) ** 2).sum().div(hole.expand_as(images).sum()).sqrt().item()
 
 
 def bootstrap_mean_ci(values: np.ndarray, *, seed: int = 0, resamples: int = 2000,

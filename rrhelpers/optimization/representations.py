@@ -187,6 +187,27 @@ def accentuation_gains(model: RobustModel, images: torch.Tensor, k: int = 5, ste
         return logit(accentuated) - before, logit(randomised) - before
 
 
+def extreme_images(features: torch.Tensor, images: torch.Tensor, index: int,
+                   count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` of ``images`` with the largest value of coordinate ``index`` of ``features`` (their
+    representations, (N, d)), most first, and the ``count`` with the smallest: what a coordinate responds to
+    (the paper's Figure 4)."""
+    order = features[:, index].argsort(descending=True)
+    return images[order[:count]], images[order[-count:]]
+
+
+def top_image_alignment(starts: torch.Tensor, visualizations: torch.Tensor, indices: torch.Tensor,
+                        features: torch.Tensor, images: torch.Tensor, count: int) -> torch.Tensor:
+    """Per visualisation of coordinate ``indices[j]``, the cosine between the change the solver made
+    (visualisation - start) and the direction from the mean of ``images`` to the mean of the coordinate's top
+    ``count`` images (:func:`extreme_images`): whether the picture drew what the coordinate responds to."""
+    mean_image = images.mean(0).flatten()
+    change = (visualizations - starts).flatten(1)
+    direction = torch.stack([extreme_images(features, images, int(i), count)[0].mean(0).flatten() - mean_image
+                             for i in indices])
+    return F.cosine_similarity(change, direction, dim=1)
+
+
 def choose_coordinates(model: RobustModel, count: int, generator: torch.Generator,
                        class_names: Sequence[str]) -> tuple[list[int], list[str]]:
     """Coordinates of R(x) to show (chapters 4 and 5): the first ``count // 2`` are *chosen*, for classes 0, 1, ...
