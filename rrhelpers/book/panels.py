@@ -48,12 +48,11 @@ def sensitivity_panel(models: dict[str, RobustModel], images: torch.Tensor, labe
     the class it predicts, the change (scaled to its maximum), the robust input gradient for that class, and the
     standard model's accentuation of its own top-``k``; columns labelled with the test index, the true class and
     both predictions."""
-    robust, standard = models["robust"], models["standard"]
-    predicted = {name: m.predict(images).cpu() for name, m in (("robust", robust), ("standard", standard))}
-    accentuated = {name: accentuate(m, images, k, steps, step_size, eps).x.cpu()
-                   for name, m in (("robust", robust), ("standard", standard))}
-    gradient = plots.gradient_image(input_gradient(robust, images, predicted["robust"]).cpu())
-    change = (accentuated["robust"] - images).abs().amax(1, keepdim=True)
+    pair = {name: models[name] for name in ("robust", "standard")}
+    predicted = {name: m.predict(images).cpu() for name, m in pair.items()}
+    accentuated = {name: accentuate(m, images, k, steps, step_size, eps).x.cpu() for name, m in pair.items()}
+    gradient = plots.gradient_image(input_gradient(pair["robust"], images, predicted["robust"]).cpu())
+    change = _largest_change(accentuated["robust"], images)
     change = change / change.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
     columns = [f"{i}: {class_names[t]}\nrobust says {class_names[r]}\nstandard says {class_names[s]}"
                for i, t, r, s in zip(indices, labels.tolist(), predicted["robust"].tolist(),
@@ -68,6 +67,11 @@ def change_panel(originals: torch.Tensor, edited: dict[str, torch.Tensor], colum
     over channels per pixel, on a colour map: brighter is larger), one column per image."""
     rows, labels = [originals], ["original"]
     for name, images in edited.items():
-        rows += [images, (images - originals).abs().amax(1, keepdim=True)]
+        rows += [images, _largest_change(images, originals)]
         labels += [name, f"{name}:\n|change|"]
     return Panel(rows, labels, column_labels, ["gray"] + ["gray", "magma"] * len(edited))
+
+
+def _largest_change(edited: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
+    """Per pixel, the largest absolute change over the channels, (N, 1, H, W)."""
+    return (edited - originals).abs().amax(1, keepdim=True)

@@ -179,12 +179,10 @@ def accentuation_gains(model: RobustModel, images: torch.Tensor, k: int = 5, ste
     accentuated = accentuate(model, images, k, steps, step_size, eps).x
     randomised = solve(model, CoordinateSum(model, random_coordinates), images, constraint=eps, steps=steps,
                        step_size=step_size, maximize=True).x
+    logit = Logit(model, predicted)
     with torch.no_grad(), eval_mode(model):
-        def logit(x: torch.Tensor) -> torch.Tensor:
-            return model(x.to(model.device)).gather(1, predicted[:, None].to(model.device))[:, 0].cpu()
-
-        before = logit(images)
-        return logit(accentuated) - before, logit(randomised) - before
+        before = logit(images).cpu()
+        return logit(accentuated).cpu() - before, logit(randomised).cpu() - before
 
 
 def extreme_images(features: torch.Tensor, images: torch.Tensor, index: int,
