@@ -39,18 +39,17 @@ seed = None  # which test images, and the random coordinates of the claim check;
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
-from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers.book import panels, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(
-    profile, "sensitivity", images=images, k=k, eps=eps, steps=steps, step_size=step_size, claim_images=claim_images,
-    seed=seed)
+cfg, P, models, test_set, g = rr.chapter_kit(profile, "sensitivity", images=images, k=k, eps=eps, steps=steps,
+                                             step_size=step_size, claim_images=claim_images, seed=seed)
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 wrong_ids, right_ids = rr.shuffled_by_correctness(models["robust"], test_x, test_y, generator=g)
 print(f"the robust model misclassifies {len(wrong_ids)} of {len(test_y)} test images; "
       f"shown: {wrong_ids[:cfg.images].tolist()} (wrong), {right_ids[:cfg.images].tolist()} (right)")
+budget = dict(k=cfg.k, steps=cfg.steps, step_size=cfg.step_size, eps=cfg.eps)  # eq. 8's k and the solver's budget
 
 # %% [markdown]
 # ## Accentuating the top-weighted features
@@ -58,17 +57,18 @@ print(f"the robust model misclassifies {len(wrong_ids)} of {len(test_y)} test im
 # For each image: the original, the robust model's accentuation of its top-$k$ coordinates for the class it
 # predicted, the change, the robust model's input gradient (for the predicted class's loss), and the standard
 # model's accentuation of *its* top-$k$ coordinates for the class *it* predicted.
+#
+# How to read a column: its label gives the test index, the true class and both models' predictions. The |change|
+# row is scaled per image to its own largest change (brighter is larger), so it shows *where* the solver edited, not
+# how much. The gradient row is the derivative of the predicted class's loss: red where brightening a pixel would
+# count against the prediction, blue where it would support it, white where it does not matter.
 
 # %%
-shown = {}
-for title, ids in (("misclassified by the robust model", wrong_ids[:cfg.images]),
-                   ("correctly classified", right_ids[:cfg.images])):
-    if len(ids) == 0:
-        print(f"no test image of this pool is {title}")
-        continue
-    shown[title] = panels.sensitivity_panel(models, test_x[ids], test_y[ids], ids.tolist(), test_set.classes,
-                                            k=cfg.k, steps=cfg.steps, step_size=cfg.step_size, eps=cfg.eps)
-    shown[title].figure(title)
+groups = {"misclassified by the robust model": wrong_ids[:cfg.images], "correctly classified": right_ids[:cfg.images]}
+shown = {title: panels.sensitivity_panel(models, test_x[ids], test_y[ids], ids.tolist(), test_set.classes, **budget)
+         for title, ids in groups.items() if len(ids)}
+for title, panel in shown.items():
+    panel.figure(title)
     plt.show()
 
 # %% [markdown]
@@ -93,17 +93,8 @@ if "misclassified by the robust model" in shown:
 # With a running kernel, pick any test image and any $k$.
 
 # %%
-def render_sensitivity(image: int, top: int) -> bytes:
-    return panels.sensitivity_panel(models, test_x[image : image + 1], test_y[image : image + 1], [image],
-                                    test_set.classes, k=top, steps=cfg.steps, step_size=cfg.step_size,
-                                    eps=cfg.eps).page(0)
-
-
-display(widgets.live_view({
-    "image": BoundedIntText(value=int(wrong_ids[0]) if len(wrong_ids) else 0, min=0, max=len(test_x) - 1,
-                            description="test image"),
-    "top": BoundedIntText(value=cfg.k, min=1, max=models["robust"].num_features, description="k"),
-}, render_sensitivity))
+display(panels.sensitivity_live(models, test_x, test_y, test_set.classes,
+                                start=int(wrong_ids[0]) if len(wrong_ids) else 0, **budget))
 
 # %% [markdown]
 # ## Claim check
@@ -111,18 +102,22 @@ display(widgets.live_view({
 # Eq. 8 picks the coordinates that carry the decision. If it does, accentuating them must raise the predicted
 # class's logit more than accentuating $k$ *random* coordinates with the same budget ($\varepsilon$, steps, step
 # size). On `claim_images` random test images we compare the logit gains, image by image, for both models; for
-# the robust model the top-$k$ gain must be larger on average and for at least 75% of the images.
+# the robust model the top-$k$ gain must be larger on average and for at least `min_top_wins` (quick: 75%) of the
+# images.
+#
+# The standard model's line is printed for comparison, not asserted. Its logits usually move much further for the
+# same budget, because nothing bounds how fast its outputs change near an image (chapter 1); the check is about
+# *which* coordinates matter, and eq. 8 picks them for both models. What sets the robust model apart is the figure
+# above: its accentuations are changes a person can see and name. On quick models trained from three seeds
+# (`docs/claims_by_seed.md`), the robust model's top-$k$ gain beat the random one by 1.5 to 1.7 logits on average,
+# and on 95% to 98% of the images.
 
 # %%
 claim_ids = torch.randperm(len(test_x), generator=g)[: cfg.claim_images]
-gains = {name: rr.accentuation_gains(m, test_x[claim_ids], cfg.k, cfg.steps, cfg.step_size, cfg.eps, generator=g)
-         for name, m in models.items()}
-for name, (top_gain, random_gain) in gains.items():
-    print(f"{name:8s}: predicted-class logit gain, top-{cfg.k} {top_gain.mean():+.2f} vs random {cfg.k} "
-          f"{random_gain.mean():+.2f}; top larger for {(top_gain > random_gain).float().mean():.0%} of "
-          f"{len(claim_ids)} images")
-top_gain, random_gain = gains["robust"]
-rr.check_claim("logit_gain.top_minus_random", (top_gain.mean() - random_gain.mean()).item(), at_least=0.0,
+gains = {name: rr.accentuation_gains(m, test_x[claim_ids], generator=g, **budget) for name, m in models.items()}
+for name, gain in gains.items():
+    print(f"{name:8s} (k = {cfg.k}): {gain}")
+rr.check_claim("logit_gain.top_minus_random", gains["robust"].advantage, at_least=0.0,
                why="accentuating eq. 8's coordinates should raise the logit more")
-rr.check_claim("top_wins", (top_gain > random_gain).float().mean().item(), at_least=cfg.min_top_wins,
+rr.check_claim("top_wins", gains["robust"].top_wins, at_least=cfg.min_top_wins,
                why="eq. 8's coordinates should win for most images")

@@ -25,6 +25,20 @@ def test_sensitivity_panel_has_a_row_per_kind_and_a_page_per_image():
     assert all("\n" not in key for key in pages)
 
 
+def test_sensitivity_live_redraws_the_picked_image_and_k():
+    models = {"robust": tiny_model().eval(), "standard": tiny_model().eval()}
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([1, 2, 3, 4])
+    view = panels.sensitivity_live(models, x, y, [str(c) for c in range(10)], start=2, k=2, steps=2, step_size=0.1,
+                                   eps=0.5)
+    image_control, top_control = view.children[0].children
+    image = view.children[2]
+    assert image_control.value == 2 and top_control.value == 2 and bytes(image.value).startswith(b"\x89PNG")
+    first = bytes(image.value)
+    image_control.value = 0
+    assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != first
+    assert top_control.max == models["robust"].num_features and image_control.max == 3
+
+
 def test_change_panel_puts_each_models_edit_beside_its_change():
     originals = torch.zeros(2, 3, 4, 4)
     edited = {"robust": originals + 0.25, "standard": originals.clone()}

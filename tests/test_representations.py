@@ -99,6 +99,9 @@ def test_accentuation_gains_compare_eq_8_with_random_coordinates_reproducibly():
         accentuated = R.accentuate(model, x, 2, 5, 0.1, 0.5).x
         by_hand = (model(accentuated) - model(x)).gather(1, predicted[:, None])[:, 0]
     assert torch.allclose(top, by_hand, atol=1e-5)
+    gains = R.AccentuationGains(torch.tensor([3.0, 1.0, 2.0, 0.0]), torch.tensor([1.0, 2.0, 0.0, 0.0]))
+    assert gains.advantage == 0.75 and gains.top_wins == 0.5  # a tie is not a win
+    assert str(gains) == "predicted-class logit gain, top-k +1.50 vs random +0.75; top larger for 50% of 4 images"
 
 
 def test_match_representation_uses_relative_distance_and_radius():

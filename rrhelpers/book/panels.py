@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import ipywidgets
 import torch
 from matplotlib import pyplot as plt
 
@@ -60,6 +61,22 @@ def sensitivity_panel(models: dict[str, RobustModel], images: torch.Tensor, labe
     return Panel([images, accentuated["robust"], change, gradient, accentuated["standard"]],
                  ["original", "robust:\naccentuated", "robust:\n|change|", "robust:\ninput gradient",
                   "standard:\naccentuated"], columns, ["gray", "gray", "magma", "RdBu_r", "gray"])
+
+
+def sensitivity_live(models: dict[str, RobustModel], images: torch.Tensor, labels: torch.Tensor,
+                     class_names: Sequence[str], *, start: int, k: int, steps: int, step_size: float,
+                     eps: float) -> ipywidgets.VBox:
+    """Chapter 7's live view: pick any of ``images`` by index and any k, and :func:`sensitivity_panel` is recomputed
+    for it (needs a running kernel; the static book shows the page for ``start`` and ``k``)."""
+
+    def render(image: int, top: int) -> bytes:
+        return sensitivity_panel(models, images[image : image + 1], labels[image : image + 1], [image], class_names,
+                                 k=top, steps=steps, step_size=step_size, eps=eps).page(0)
+
+    return widgets.live_view({
+        "image": ipywidgets.BoundedIntText(value=start, min=0, max=len(images) - 1, description="test image"),
+        "top": ipywidgets.BoundedIntText(value=k, min=1, max=models["robust"].num_features, description="k"),
+    }, render)
 
 
 def change_panel(originals: torch.Tensor, edited: dict[str, torch.Tensor], column_labels: Sequence[str]) -> Panel:

@@ -6,7 +6,7 @@ tensors built from several), so the chapters and users share one implementation 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -167,13 +167,33 @@ def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
     return contribution.topk(k, dim=1).indices, classes
 
 
+class AccentuationGains(NamedTuple):
+    """Per image, the predicted class's logit gain from accentuating eq. 8's top-k coordinates and from accentuating
+    k random ones with the same budget (on the CPU); it prints as a one-line summary."""
+
+    top: torch.Tensor
+    random: torch.Tensor
+
+    @property
+    def advantage(self) -> float:
+        """Mean gain of the top-k coordinates minus that of the random ones: above 0 if eq. 8 picks what decides."""
+        return (self.top.mean() - self.random.mean()).item()
+
+    @property
+    def top_wins(self) -> float:
+        """Share of images whose top-k gain is larger than their random gain."""
+        return (self.top > self.random).float().mean().item()
+
+    def __str__(self) -> str:
+        return (f"predicted-class logit gain, top-k {self.top.mean():+.2f} vs random {self.random.mean():+.2f}; "
+                f"top larger for {self.top_wins:.0%} of {len(self.top)} images")
+
+
 def accentuation_gains(model: RobustModel, images: torch.Tensor, k: int = 5, steps: int = 60, step_size: float = 1.0,
-                       eps: float = 40.0, *, generator: Optional[torch.Generator] = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image, how much accentuating eq. 8's top-k coordinates (:func:`accentuate`) raises the predicted class's
-    logit, and how much accentuating k coordinates drawn at random (per image, from ``generator``) with the same
-    budget does: if eq. 8 picks the coordinates that carry the decision, the first gain is the larger one.
-    Returns (top-k gains, random gains), on the CPU."""
+                       eps: float = 40.0, *, generator: Optional[torch.Generator] = None) -> AccentuationGains:
+    """How much accentuating eq. 8's top-k coordinates (:func:`accentuate`) raises each image's predicted-class
+    logit, against accentuating k coordinates drawn at random (per image, from ``generator``) with the same budget:
+    if eq. 8 picks the coordinates that carry the decision, the first gain is the larger one."""
     _, predicted = top_weighted_coordinates(model, images, k)
     random_coordinates = torch.stack([torch.randperm(model.num_features, generator=generator)[:k] for _ in images])
     accentuated = accentuate(model, images, k, steps, step_size, eps).x
@@ -182,7 +202,7 @@ def accentuation_gains(model: RobustModel, images: torch.Tensor, k: int = 5, ste
     logit = Logit(model, predicted)
     with torch.no_grad(), eval_mode(model):
         before = logit(images).cpu()
-        return logit(accentuated).cpu() - before, logit(randomised).cpu() - before
+        return AccentuationGains(logit(accentuated).cpu() - before, logit(randomised).cpu() - before)
 
 
 def extreme_images(features: torch.Tensor, images: torch.Tensor, index: int,
