@@ -128,16 +128,12 @@ plt.show()
 # stripes. (For the class 1, both pictures stay nearly dark: a dark image is already much like a thin 1.)
 
 # %%
-n_all = len(test_set.classes)
-shown_classes = torch.linspace(0, n_all - 1, min(cfg.classes, n_all)).round().long()
-n_classes = len(shown_classes)
+shown_classes = rr.evenly_spaced_classes(len(test_set.classes), cfg.classes)
 wanted = shown_classes.repeat(cfg.class_seeds)
-dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
-class_images = {}
-for name, m in models.items():
-    class_images[name] = rr.visualize_class(m, dark, wanted, cfg.class_steps, cfg.class_step_size, eps=cfg.class_eps,
-                                            step_schedule=cfg.class_step_schedule, progress=True, desc=name).x.cpu()
-plots.image_grid([class_images["robust"][:n_classes], class_images["standard"][:n_classes]], ["robust", "standard"],
+class_images = rr.class_pictures(models, wanted, shape, generator=g, steps=cfg.class_steps,
+                                 step_size=cfg.class_step_size, eps=cfg.class_eps,
+                                 step_schedule=cfg.class_step_schedule, progress=True)
+plots.image_grid([class_images[name][: len(shown_classes)] for name in models], list(models),
                  col_labels=[test_set.classes[c] for c in shown_classes], size=1.2)
 plt.show()
 

@@ -44,7 +44,6 @@ seed = None  # which test images and random coordinates; None: 0
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
-from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
 from rrhelpers.book import panels, plots, widgets
@@ -129,18 +128,8 @@ display(widgets.grid_picker(pages, ["coordinate", "image"]))
 # With a running kernel, choose any coordinate of the representation and any test image: the solver runs again.
 
 # %%
-def render_addition(coordinate: int, image: int) -> bytes:
-    x = test_x[image : image + 1]
-    rows = [x] + [rr.add_feature(m, x, coordinate, cfg.steps, cfg.step_size).x.cpu() for m in models.values()]
-    return panels.Panel(rows, ["original", "robust", "standard"], [f"coordinate {coordinate} added to test image "
-                                                                  f"{image}"], ["gray"] * 3).page(0)
-
-
-n_features = models["robust"].num_features
-display(widgets.live_view({
-    "coordinate": BoundedIntText(value=coords[0], min=0, max=n_features - 1, description="coordinate"),
-    "image": BoundedIntText(value=int(picked[0]), min=0, max=len(test_x) - 1, description="test image"),
-}, render_addition))
+display(panels.addition_live(models, test_x, start_coordinate=coords[0], start_image=int(picked[0]), steps=cfg.steps,
+                             step_size=cfg.step_size))
 
 # %% [markdown]
 # ## What the quick models do not show

@@ -41,7 +41,6 @@ claim_draws = None  # generated images per class for the claim check; None: 20
 seed = None  # Gaussian draws and test images; None: 0
 
 # %%
-import ipywidgets
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -50,23 +49,13 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, plots, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(
+cfg, P, models, test_set, _ = rr.chapter_kit(
     profile, "synthesis", draws=draws, gaussian_size=gaussian_size, eps=eps, steps=steps, step_size=step_size,
     inpaint_eps=inpaint_eps, mask_size=mask_size, known_weight=known_weight, claim_draws=claim_draws, seed=seed)
-train_set = rr.load_dataset(P.dataset, "train")
-train_x, train_y = train_set.tensors()
+train_x, train_y = rr.load_dataset(P.dataset, "train").tensors()
 class_names = test_set.classes
 gaussian = rr.ClassConditionalGaussian(train_x, train_y, size=cfg.gaussian_size)
-
-
-def synthesise(classes: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
-    """Seeds for ``classes`` and what each model makes of them (same seeds for both)."""
-    seeds = gaussian.sample(classes, seed=seed)
-    out = {"seed": seeds}
-    for name, model in models.items():
-        out[name] = rr.generate(model, classes, seeds, cfg.eps, cfg.steps, cfg.step_size, progress=False).x.cpu()
-    return out
-
+budget = dict(eps=cfg.eps, steps=cfg.steps, step_size=cfg.step_size)  # the solver's, for every generation
 
 # %% [markdown]
 # ## Class-conditional generation
@@ -76,7 +65,7 @@ def synthesise(classes: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
 
 # %%
 classes = torch.arange(cfg.classes).repeat(cfg.draws)
-made = synthesise(classes, cfg.seed)
+made = rr.generate_from_gaussian(models, gaussian, classes, seed=cfg.seed, **budget)
 draws = [slice(d * cfg.classes, (d + 1) * cfg.classes) for d in range(cfg.draws)]
 plots.image_grid([made[kind][block] for block in draws for kind in ("seed", "robust", "standard")],
                  [label for d in range(cfg.draws) for label in (f"seed {d + 1}", "robust", "standard")],
@@ -99,7 +88,7 @@ plt.show()
 # for the corrupted ones.
 
 # %%
-targets, target_labels = test_set.tensors(torch.randperm(len(test_set), generator=g)[:10])
+targets, target_labels = rr.sample(test_set, 10, seed=cfg.seed)
 known = rr.square_masks(targets, cfg.mask_size, seed=cfg.seed)
 corrupted = targets * known
 filled = {name: rr.inpaint(model, corrupted, known, target_labels, cfg.inpaint_eps, cfg.steps, cfg.step_size,
@@ -108,8 +97,8 @@ plots.image_grid([targets, corrupted, filled["robust"], filled["standard"]],
                  ["original", "corrupted", "robust", "standard"],
                  col_labels=[class_names[int(c)] for c in target_labels], size=1.1)
 plt.show()
-print("RMS error inside the square: " + ", ".join(f"{name} {rr.masked_rms_error(images, targets, known):.3f}" for name,
-                                                   images in (("corrupted", corrupted), *filled.items())))
+print("RMS error inside the square: " + ", ".join(f"{name} {rr.masked_rms_error(images, targets, known):.3f}"
+                                                  for name, images in (("corrupted", corrupted), *filled.items())))
 
 # %% [markdown]
 # ## Pick a class and redraw
@@ -118,23 +107,10 @@ print("RMS error inside the square: " + ", ".join(f"{name} {rr.masked_rms_error(
 # second one draws a new seed for any class and generates live with both classifiers.
 
 # %%
-def made_panel(images: dict[str, torch.Tensor], classes: torch.Tensor, draws: list[int]) -> panels.Panel:
-    return panels.Panel([images[kind] for kind in ("seed", "robust", "standard")], ["seed", "robust", "standard"],
-                        [f"class {class_names[int(c)]}, draw {d}" for c, d in zip(classes, draws)])
-
-
-gallery = made_panel(made, classes, [i // cfg.classes + 1 for i in range(len(classes))])
+gallery = panels.synthesis_panel(made, classes, [i // cfg.classes + 1 for i in range(len(classes))], class_names)
 display(widgets.grid_picker({(class_names[int(c)], str(i // cfg.classes + 1)): gallery.page(i, 1.8)
                              for i, c in enumerate(classes)}, ["class", "draw"]))
-
-
-def render(klass: str, draw: int) -> bytes:
-    wanted = torch.tensor([class_names.index(klass)])
-    return made_panel(synthesise(wanted, seed=1000 + draw), wanted, [draw]).page(0, 1.8)
-
-
-display(widgets.live_view({"klass": ipywidgets.Dropdown(options=class_names[: cfg.classes], description="class"),
-                           "draw": ipywidgets.IntSlider(min=0, max=99, description="draw")}, render))
+display(panels.synthesis_live(models, gaussian, class_names[: cfg.classes], **budget))
 
 # %% [markdown]
 # ## Claim check
@@ -157,14 +133,14 @@ display(widgets.live_view({"klass": ipywidgets.Dropdown(options=class_names[: cf
 
 # %%
 claim_classes = torch.arange(cfg.classes).repeat(cfg.claim_draws)
-claim = synthesise(claim_classes, cfg.seed + 1)
+claim = rr.generate_from_gaussian(models, gaussian, claim_classes, seed=cfg.seed + 1, **budget)
 judges = {"robust": models["robust"].predict, "standard": models["standard"].predict,
           "indep. standard": rr.load_model(cfg.judges[0], device=P.device).predict,
           "indep. robust": rr.load_model(cfg.judges[1], device=P.device).predict,
           "5-NN pixels": lambda images: rr.knn_predict(train_x, train_y, images)}
 table = {made_by: rr.recognised(judges, claim[made_by], claim_classes) for made_by in ("seed", "robust", "standard")}
-display((100 * pd.DataFrame(table).T).rename_axis("made by").style.format("{:.1f}%").set_caption(
-    f"share (%) of {len(claim_classes)} images recognised as their class, by judge"))
+display(plots.percent_table(pd.DataFrame(table).T.rename_axis("made by"),
+                            f"share (%) of {len(claim_classes)} images recognised as their class, by judge"))
 for judge, key in (("indep. robust", "independent_robust"), ("5-NN pixels", "knn")):
     rr.check_claim(f"robust_made.recognised.{key}", table["robust"][judge], at_least=cfg.min_recognised,
                    why=f"the robust model's images should show their class (judge: {judge})")

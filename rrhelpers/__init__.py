@@ -15,7 +15,7 @@ from .networks.checkpoints import CheckpointError, load_model_file, save_model
 from .networks.models import RobustModel, eval_mode
 from .networks.published import PUBLISHED
 from .networks.wrapping import wrap_classifier
-from .networks.zoo import RECIPES, load_model, trained_on
+from .networks.zoo import RECIPES, load_model, model_description, trained_on
 from .optimization.activations import Activations, stage_layers
 from .optimization.attacks import pgd_attack
 from .optimization.layer_robustness import layer_robustness, rf_difference
@@ -37,12 +37,15 @@ from .optimization.representations import (
     accentuation_gains,
     add_feature,
     choose_coordinates,
+    class_pictures,
+    evenly_spaced_classes,
     extreme_images,
     input_gradient,
     interpolate,
     invert,
     invert_together,
     match_representation,
+    matching_curve,
     noise_seeds,
     object_energy_share,
     path_progress,
@@ -56,7 +59,7 @@ from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unc
                                   optimize)
 from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
                                  untrained_judges)
-from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
+from .optimization.synthesis import ClassConditionalGaussian, generate, generate_from_gaussian, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
                                   inversion_measures, knn_predict, masked_rms_error, nearest_distance,
                                   shuffled_by_correctness, ssim)
@@ -86,6 +89,7 @@ __all__ = [
     "check_images",
     "CheckpointError",
     "choose_coordinates",
+    "class_pictures",
     "ClassConditionalGaussian",
     "classifier_condition",
     "ClippedCoordinate",
@@ -98,10 +102,12 @@ __all__ = [
     "EarlyStopping",
     "eval_mode",
     "evaluate",
+    "evenly_spaced_classes",
     "extreme_images",
     "fast_adversarial_training",
     "FeedforwardInverter",
     "generate",
+    "generate_from_gaussian",
     "get_profile",
     "high_frequency_share",
     "horizontal_centre",
@@ -126,7 +132,9 @@ __all__ = [
     "make_constraint",
     "Margin",
     "masked_rms_error",
+    "model_description",
     "match_representation",
+    "matching_curve",
     "nearest_distance",
     "noise_seeds",
     "object_energy_share",

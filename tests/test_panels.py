@@ -54,3 +54,66 @@ def test_solver_curves_draw_robust_solid_and_others_dashed():
     styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
     assert styles == {"robust, from noise": "-", "standard, from noise": "--"} and ax.get_yscale() == "log"
     plt.close(ax.figure)
+
+
+def test_robustness_curves_take_numeric_or_string_radii_and_mark_one():
+    ax = plots.robustness_curves({"robust": {0.0: 0.9, 1.5: 0.8}, "standard": {"0": 0.95, "1.5": 0.1}},
+                                 marked_eps=1.0)
+    lines = ax.get_lines()
+    assert [list(line.get_xdata()) for line in lines[:2]] == [[0.0, 1.5], [0.0, 1.5]]
+    assert list(lines[1].get_ydata()) == [0.95, 0.1] and list(lines[2].get_xdata()) == [1.0, 1.0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["robust", "standard", "training eps"]
+    plt.close(ax.figure)
+
+
+def test_percent_table_shows_shares_as_percentages():
+    import pandas as pd
+
+    html = plots.percent_table(pd.DataFrame({"clean": {"robust": 0.9667}}), "accuracy").to_html()
+    assert "96.7%" in html and "accuracy" in html
+
+
+def test_training_curves_give_each_runs_minutes_and_name_runs_without_records():
+    history = [{"epoch": 1, "train_loss": 1.0, "seconds": 30.0}, {"epoch": 2, "train_loss": 0.5, "seconds": 60.0}]
+    ax = plots.training_curves({"robust": history, "published": []})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["robust: train loss (1.5 min)", "published: no training record"]
+    plt.close(ax.figure)
+
+
+def test_curve_with_band_marks_one_x():
+    import numpy as np
+
+    ax = plots.curve_with_band([1.0, 2.0], {"robust": np.ones((2, 3))}, "r", "d", marked_x=1.5)
+    assert list(ax.get_lines()[-1].get_xdata()) == [1.5, 1.5]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["robust", "robust training eps"]
+    plt.close(ax.figure)
+
+
+def test_synthesis_panel_and_live_view_show_the_seed_and_each_models_image():
+    from rrhelpers.optimization.synthesis import ClassConditionalGaussian
+
+    images, labels = torch.rand(20, 1, 8, 8), torch.arange(20) % 2
+    made = {"seed": images[:2], "robust": images[2:4], "standard": images[4:6]}
+    panel = panels.synthesis_panel(made, torch.tensor([0, 1]), [1, 2], ["zero", "one"])
+    assert panel.row_labels == ["seed", "robust", "standard"] and panel.rows[1] is made["robust"]
+    assert panel.column_labels == ["class zero, draw 1", "class one, draw 2"]
+    models = {"robust": tiny_model(seed=1), "standard": tiny_model(seed=2)}
+    view = panels.synthesis_live(models, ClassConditionalGaussian(images, labels, size=4), ["zero", "one"], eps=0.5,
+                                 steps=2, step_size=0.1)
+    klass, draw = view.children[0].children
+    first = bytes(view.children[2].value)
+    assert first.startswith(b"\x89PNG") and list(klass.options) == ["zero", "one"]
+    draw.value = 5
+    assert bytes(view.children[2].value) != first and "could not" not in view.children[1].value
+
+
+def test_addition_live_adds_the_picked_coordinate_to_the_picked_image():
+    models = {"robust": tiny_model(seed=1), "standard": tiny_model(seed=2)}
+    view = panels.addition_live(models, torch.rand(3, 1, 8, 8), start_coordinate=1, start_image=2, steps=2,
+                                step_size=0.1)
+    coordinate, image = view.children[0].children
+    assert (coordinate.value, image.value, coordinate.max, image.max) == (1, 2, models["robust"].num_features - 1, 2)
+    first = bytes(view.children[2].value)
+    coordinate.value = 0
+    assert first.startswith(b"\x89PNG") and bytes(view.children[2].value) != first

@@ -104,6 +104,27 @@ def test_accentuation_gains_compare_eq_8_with_random_coordinates_reproducibly():
     assert str(gains) == "predicted-class logit gain, top-k +1.50 vs random +0.75; top larger for 50% of 4 images"
 
 
+def test_matching_curve_stacks_one_matching_per_radius():
+    model = tiny_model()
+    a, b = torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    curve = R.matching_curve(model, a, b, [0.1, 1.0], steps=5)
+    assert curve.shape == (2, 3) and curve.device.type == "cpu"
+    assert torch.equal(curve[1], R.match_representation(model, a, b, 1.0, 5).value.cpu())
+
+
+def test_class_pictures_start_every_model_from_the_same_dark_seeds():
+    assert R.evenly_spaced_classes(10, 4).tolist() == [0, 3, 6, 9]
+    assert R.evenly_spaced_classes(3, 10).tolist() == [0, 1, 2]
+    models = {"robust": tiny_model(seed=1), "standard": tiny_model(seed=2)}
+    classes = torch.tensor([0, 5, 9])
+    pictures = R.class_pictures(models, classes, (1, 8, 8), generator=torch.Generator().manual_seed(4), steps=3,
+                                step_size=0.1, eps=None)
+    assert list(pictures) == ["robust", "standard"] and pictures["robust"].shape == (3, 1, 8, 8)
+    dark = (0.05 * torch.rand((3, 1, 8, 8), generator=torch.Generator().manual_seed(4))).clamp(0, 1)
+    for name, model in models.items():
+        assert torch.allclose(pictures[name], R.visualize_class(model, dark, classes, 3, 0.1).x.cpu())
+
+
 def test_match_representation_uses_relative_distance_and_radius():
     model = tiny_model()
     a, b = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)

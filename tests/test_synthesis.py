@@ -80,3 +80,16 @@ def test_masked_rms_error_counts_only_the_missing_pixels():
     images[:, :, 2:, 2:] = 5.0  # wrong where it is known: ignored
     images[:, :, :2, :2] = 0.5
     assert abs(rr.masked_rms_error(images, references, known) - 0.5) < 1e-6
+
+
+def test_generate_from_gaussian_gives_every_model_the_same_seeds():
+    images, labels = two_class_images()
+    gaussian = ClassConditionalGaussian(images, labels, size=7)
+    models = {"robust": tiny_model(seed=1), "standard": tiny_model(seed=2)}
+    classes = torch.tensor([0, 1, 1])
+    made = rr.generate_from_gaussian(models, gaussian, classes, seed=2, eps=0.5, steps=3, step_size=0.2)
+    assert list(made) == ["seed", "robust", "standard"]
+    assert torch.equal(made["seed"], gaussian.sample(classes, seed=2))
+    by_hand = generate(models["standard"], classes, made["seed"], 0.5, 3, 0.2).x.cpu()
+    assert torch.allclose(made["standard"], by_hand)
+    assert ((made["robust"] - made["seed"]).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all()

@@ -84,3 +84,13 @@ def test_profile_models_are_the_zoo_models_the_chapters_load():
                                                                     "inverter of quick-robust"]
     assert profile_tasks("imagenet") == []
 
+
+
+def test_model_description_names_the_recipe_or_the_publisher():
+    assert rr.model_description("quick-robust") == (f"quick-robust: {rr.RECIPES['quick-robust'].description}\n"
+                                                    f"    {rr.RECIPES['quick-robust'].train}")
+    entry = rr.PUBLISHED["madry-cifar10-l2-0.25"]
+    assert rr.model_description("madry-cifar10-l2-0.25") == (
+        f"madry-cifar10-l2-0.25: published by {entry.source}, {entry.arch}, {entry.threat} eps 0.25\n    {entry.url}")
+    with pytest.raises(KeyError, match="neither a zoo model"):
+        rr.model_description("no-such-model")

@@ -11,7 +11,8 @@ import torch
 from matplotlib import pyplot as plt
 
 from ..networks.models import RobustModel
-from ..optimization.representations import accentuate, input_gradient
+from ..optimization.representations import accentuate, add_feature, input_gradient
+from ..optimization.synthesis import ClassConditionalGaussian, generate_from_gaussian
 from . import plots, widgets
 
 
@@ -76,6 +77,48 @@ def sensitivity_live(models: dict[str, RobustModel], images: torch.Tensor, label
     return widgets.live_view({
         "image": ipywidgets.BoundedIntText(value=start, min=0, max=len(images) - 1, description="test image"),
         "top": ipywidgets.BoundedIntText(value=k, min=1, max=models["robust"].num_features, description="k"),
+    }, render)
+
+
+def synthesis_panel(made: dict[str, torch.Tensor], classes: torch.Tensor, draws: Sequence[int],
+                    class_names: Sequence[str]) -> Panel:
+    """Chapter 10's generations (:func:`generate_from_gaussian`): the seed, then what each model made of it, one
+    column per image, labelled with its class and draw."""
+    kinds = list(made)
+    return Panel([made[kind] for kind in kinds], kinds,
+                 [f"class {class_names[int(c)]}, draw {d}" for c, d in zip(classes, draws)])
+
+
+def synthesis_live(models: dict[str, RobustModel], gaussian: ClassConditionalGaussian, class_names: Sequence[str],
+                   *, eps: float, steps: int, step_size: float) -> ipywidgets.VBox:
+    """Chapter 10's live view: pick a class and a draw, and a new seed is drawn and generated from with each model
+    (needs a running kernel)."""
+
+    def render(klass: str, draw: int) -> bytes:
+        wanted = torch.tensor([class_names.index(klass)])
+        made = generate_from_gaussian(models, gaussian, wanted, seed=1000 + draw, eps=eps, steps=steps,
+                                      step_size=step_size)
+        return synthesis_panel(made, wanted, [draw], class_names).page(0, 1.8)
+
+    return widgets.live_view({"klass": ipywidgets.Dropdown(options=list(class_names), description="class"),
+                              "draw": ipywidgets.IntSlider(min=0, max=99, description="draw")}, render)
+
+
+def addition_live(models: dict[str, RobustModel], images: torch.Tensor, *, start_coordinate: int, start_image: int,
+                  steps: int, step_size: float) -> ipywidgets.VBox:
+    """Chapter 5's live view: pick any coordinate and any of ``images`` by index, and eq. 7 adds the coordinate with
+    each model (needs a running kernel; the static book shows the starting pair)."""
+
+    def render(coordinate: int, image: int) -> bytes:
+        x = images[image : image + 1]
+        rows = [x] + [add_feature(m, x, coordinate, steps, step_size).x.cpu() for m in models.values()]
+        return Panel(rows, ["original", *models], [f"coordinate {coordinate} added to test image {image}"]).page(0)
+
+    features = next(iter(models.values())).num_features
+    return widgets.live_view({
+        "coordinate": ipywidgets.BoundedIntText(value=start_coordinate, min=0, max=features - 1,
+                                                description="coordinate"),
+        "image": ipywidgets.BoundedIntText(value=start_image, min=0, max=len(images) - 1, description="test image"),
     }, render)
 
 

@@ -6,7 +6,9 @@ from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
+from pandas.io.formats.style import Styler
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -72,14 +74,20 @@ def curve_with_band(
     title: Optional[str] = None,
     confidence: float = 0.95,
     ax: Optional[plt.Axes] = None,
+    *,
+    marked_x: Optional[float] = None,
+    marked_label: str = "robust training eps",
 ) -> plt.Axes:
-    """One line per entry of ``samples`` (each (len(x), n) samples): the mean with a ``confidence`` band."""
+    """One line per entry of ``samples`` (each (len(x), n) samples): the mean with a ``confidence`` band; one
+    ``x`` (e.g. a training radius) can be marked with a dotted line."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     for label, values in samples.items():
         mean, half = mean_ci(values, confidence)
         ax.plot(x, mean, marker="o", label=label)
         ax.fill_between(x, mean - half, mean + half, alpha=0.25)
+    if marked_x is not None:
+        ax.axvline(marked_x, color="gray", ls=":", label=marked_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -135,14 +143,17 @@ def grouped_bars(
 
 
 def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], ax: Optional[plt.Axes] = None) -> plt.Axes:
-    """Training loss and clean test accuracy per epoch for each named run."""
+    """Training loss and clean test accuracy per epoch for each named run, with its training time in the legend (a
+    run without records, e.g. a published model's, is named there as such)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     twin = ax.twinx()
     for (label, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         epochs = [h["epoch"] for h in history]
-        ax.plot(epochs, [h["train_loss"] for h in history], color=color, label=f"{label}: train loss")
-        if all("test_accuracy" in h for h in history):
+        minutes = sum(h.get("seconds", 0.0) for h in history) / 60
+        ax.plot(epochs, [h["train_loss"] for h in history], color=color,
+                label=f"{label}: train loss ({minutes:.1f} min)" if history else f"{label}: no training record")
+        if history and all("test_accuracy" in h for h in history):
             twin.plot(epochs, [h["test_accuracy"] for h in history], color=color, ls="--",
                       label=f"{label}: test accuracy")
     ax.set_xlabel("epoch")
@@ -153,6 +164,28 @@ def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], ax: 
     ax.legend(lines[0] + twin_lines[0], lines[1] + twin_lines[1], fontsize=8, loc="center right")
     ax.grid(alpha=0.3)
     return ax
+
+
+def robustness_curves(curves: Mapping[str, Mapping[float | str, float]], *, marked_eps: Optional[float] = None,
+                      marked_label: str = "training eps", ylabel: str = "accuracy",
+                      ax: Optional[plt.Axes] = None) -> plt.Axes:
+    """Accuracy against the attack's L2 radius, a curve per model (``curves[model][radius]``, radii as numbers or
+    their strings), with one radius marked by a dotted line (e.g. the one the robust model was trained at)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    for label, curve in curves.items():
+        ax.plot([float(r) for r in curve], list(curve.values()), marker="o", label=label)
+    if marked_eps is not None:
+        ax.axvline(marked_eps, color="gray", ls=":", label=marked_label)
+    ax.set(xlabel="L2 radius of the attack", ylabel=ylabel, ylim=(0, 1.02))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def percent_table(shares: pd.DataFrame, caption: str) -> Styler:
+    """Shares in [0, 1] shown as percentages with one decimal, under a caption (for ``display`` in a notebook)."""
+    return (100 * shares).round(1).style.format("{:.1f}%").set_caption(caption)
 
 
 def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], keys: Sequence[str]) -> plt.Figure:

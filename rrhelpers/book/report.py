@@ -37,10 +37,10 @@ from ..learning.evaluation import apgd_robust, evaluate, ssim
 from .judges import content_judge
 from ..optimization.layer_robustness import layer_robustness
 from ..networks.models import RobustModel, eval_mode
-from .plots import gradient_image, grouped_bars, image_grid, mean_ci
+from .plots import gradient_image, grouped_bars, image_grid, mean_ci, robustness_curves
 from .profiles import PROFILES, Profile
-from ..optimization.representations import (has_fake_relu, input_gradient, invert, match_representation, noise_seeds,
-                              object_energy_share, visualize_class)
+from ..optimization.representations import (class_pictures, evenly_spaced_classes, has_fake_relu, input_gradient,
+                                             invert, matching_curve, noise_seeds, object_energy_share)
 from ..validation import InputError
 from ..networks.zoo import load_model
 
@@ -168,8 +168,8 @@ def _accuracy_row(model: RobustModel, c: _Context) -> dict[str, Any]:
 def _brittleness_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     radii = list(c.profile.chapters["brittleness"].radii)
     sources, targets = random_pairs(c.test_set, c.settings.pairs, c.settings.seed)
-    curve = {f"{r:g}": mean_with_ci(match_representation(
-        model, sources, targets, r, c.settings.match_steps, fake_relu=has_fake_relu(model)).value) for r in radii}
+    distances = matching_curve(model, sources, targets, radii, c.settings.match_steps, fake_relu=has_fake_relu(model))
+    curve = {f"{r:g}": mean_with_ci(d) for r, d in zip(radii, distances)}
     return {"curve": curve, "score": float(np.mean([v["mean"] for v in curve.values()]))}
 
 
@@ -206,14 +206,12 @@ def _inversion_row(model: RobustModel, c: _Context) -> dict[str, Any]:
 
 def _class_visualization_row(model: RobustModel, c: _Context) -> dict[str, Any]:
     cfg = c.profile.chapters["feature_visualization"]
-    n_all = len(c.test_set.classes)
-    shown = torch.linspace(0, n_all - 1, min(10, n_all)).round().long()
+    shown = evenly_spaced_classes(len(c.test_set.classes), 10)
     wanted = shown.repeat(c.settings.class_seeds)
-    shape = c.test_set.tensors([0])[0].shape[1:]
-    g = torch.Generator().manual_seed(c.settings.seed)
-    dark = (0.05 * torch.rand((len(wanted), *shape), generator=g)).clamp(0, 1)
-    pictures = visualize_class(model, dark, wanted, c.settings.class_steps, cfg.class_step_size,
-                               eps=cfg.class_eps, step_schedule=cfg.class_step_schedule).x.cpu()
+    pictures = class_pictures({"model": model}, wanted, c.test_set.tensors([0])[0].shape[1:],
+                              generator=torch.Generator().manual_seed(c.settings.seed), steps=c.settings.class_steps,
+                              step_size=cfg.class_step_size, eps=cfg.class_eps,
+                              step_schedule=cfg.class_step_schedule, desc="class pictures")["model"]
     recognised = share_with_ci(c.judge(pictures) == wanted)
     return {"recognised": recognised, "classes": [c.test_set.classes[int(i)] for i in shown],
             "images": {"pictures": pictures[: len(shown)]}, "score": recognised["mean"]}
@@ -295,15 +293,9 @@ def _figures(results: dict[str, dict], c: _Context, folder: Path) -> dict[str, P
         fig.savefig(paths[row], dpi=80, bbox_inches="tight")
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for name in names:
-        curve = results[name]["accuracy"]["curve"]
-        ax.plot([float(r) for r in curve], list(curve.values()), marker="o", label=name)
-    ax.axvline(c.eps, color="gray", ls=":", label=f"eps {c.eps:g}")
-    ax.set(xlabel="L2 radius", ylabel=f"accuracy (PGD-{c.settings.pgd_steps})", ylim=(0, 1.02))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    save(fig, "accuracy")
+    ax = robustness_curves({name: results[name]["accuracy"]["curve"] for name in names}, marked_eps=c.eps,
+                           marked_label=f"eps {c.eps:g}", ylabel=f"accuracy (PGD-{c.settings.pgd_steps})")
+    save(ax.figure, "accuracy")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for name in names:

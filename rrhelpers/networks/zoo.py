@@ -212,6 +212,17 @@ def load_model(
     return model
 
 
+def model_description(name: str) -> str:
+    """How a zoo or published model is made, for a reader: its description and training recipe, or who published
+    it, with its architecture, threat model and address."""
+    if name in RECIPES:
+        return f"{name}: {RECIPES[name].description}\n    {RECIPES[name].train}"
+    if name in PUBLISHED:
+        entry = PUBLISHED[name]
+        return f"{name}: published by {entry.source}, {entry.arch}, {entry.threat} eps {entry.eps:g}\n    {entry.url}"
+    raise KeyError(f"{name!r} is neither a zoo model ({sorted(RECIPES)}) nor a published one ({sorted(PUBLISHED)})")
+
+
 def trained_on(model: RobustModel) -> str:
     """The dataset a zoo or published model was trained on (from its metadata)."""
     metadata = getattr(model, "metadata", None) or {}

@@ -84,6 +84,13 @@ def match_representation(model: RobustModel, sources: torch.Tensor, targets: tor
                  **{"desc": f"matching eps={eps:g}", **kwargs})
 
 
+def matching_curve(model: RobustModel, sources: torch.Tensor, targets: torch.Tensor, radii: Sequence[float],
+                   steps: int = 200, **kwargs) -> torch.Tensor:
+    """The long version's Figure 5: for each radius, each pair's relative representation distance after
+    :func:`match_representation` within it, (len(radii), pairs) on the CPU; a brittle representation falls fast."""
+    return torch.stack([match_representation(model, sources, targets, r, steps, **kwargs).value.cpu() for r in radii])
+
+
 def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor, steps: int = 200,
               step_size: float = 0.1, eps: Optional[float] = None, **kwargs) -> SolverResult:
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
@@ -97,6 +104,21 @@ def visualize_class(model: RobustModel, seeds: torch.Tensor, classes: torch.Tens
     class looks like; chapter 4's class pictures)."""
     return solve(model, Logit(model, classes), seeds, constraint=eps, steps=steps, step_size=step_size,
                  maximize=True, **{"desc": "class pictures", **kwargs})
+
+
+def evenly_spaced_classes(n_classes: int, count: int) -> torch.Tensor:
+    """``count`` class indices spread evenly over ``n_classes`` (every class if ``count`` >= ``n_classes``)."""
+    return torch.linspace(0, n_classes - 1, min(count, n_classes)).round().long()
+
+
+def class_pictures(models: dict[str, RobustModel], classes: torch.Tensor, shape: Sequence[int], *,
+                   generator: torch.Generator, steps: int, step_size: float, eps: Optional[float],
+                   step_schedule: str = "constant", **kwargs) -> dict[str, torch.Tensor]:
+    """What each model draws for each of ``classes`` (:func:`visualize_class`), from the same dark seeds (faint
+    uniform noise, drawn from ``generator``, like the digits' black background), on the CPU."""
+    dark = (0.05 * torch.rand((len(classes), *shape), generator=generator)).clamp(0, 1)
+    return {name: visualize_class(model, dark, classes, steps, step_size, eps=eps, step_schedule=step_schedule,
+                                  **{"desc": name, **kwargs}).x.cpu() for name, model in models.items()}
 
 
 def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Tensor, steps: int = 200,

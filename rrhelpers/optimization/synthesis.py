@@ -66,6 +66,17 @@ def generate(model: RobustModel, classes: torch.Tensor, seeds: torch.Tensor, eps
                  step_size=step_size, maximize=False, **{"desc": "generation", **kwargs})
 
 
+def generate_from_gaussian(models: dict[str, RobustModel], gaussian: ClassConditionalGaussian, classes: torch.Tensor,
+                           *, seed: int, eps: float, steps: int = 60,
+                           step_size: float = 1.0) -> dict[str, torch.Tensor]:
+    """Seeds for ``classes`` drawn from ``gaussian``, and what each model makes of the same seeds with
+    :func:`generate` (on the CPU): ``{"seed": ..., name: ...}``, the chapter's comparison of priors."""
+    seeds = gaussian.sample(classes, seed=seed)
+    made = {name: generate(model, classes, seeds, eps, steps, step_size, progress=False).x.cpu()
+            for name, model in models.items()}
+    return {"seed": seeds, **made}
+
+
 def inpaint(model: RobustModel, corrupted: torch.Tensor, known: torch.Tensor, classes: torch.Tensor, eps: float,
             steps: int = 60, step_size: float = 1.0, known_weight: float = 10.0, **kwargs) -> SolverResult:
     """Fill in the pixels where ``known`` is 0: minimise the cross-entropy of ``classes`` plus ``known_weight``
