@@ -25,13 +25,10 @@ profile = "quick"  # the profile the book was built with, compared against the p
 paper_profile = "restricted_imagenet"
 
 # %%
-import math
-from fractions import Fraction
-
-import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 
 import rrhelpers as rr
+from rrhelpers.book import report, reproduction
 
 P, paper = rr.get_profile(profile), rr.get_profile(paper_profile)
 
@@ -43,38 +40,13 @@ P, paper = rr.get_profile(profile), rr.get_profile(paper_profile)
 # are measured on the held-out test split when each model is made (PGD-20 at the listed radii).
 
 # %%
-def radius(threat: str, eps: float) -> str:
-    return f"{threat} {eps * 255:.0f}/255" if threat == "linf" else f"{threat} {eps:g}"
-
-
-def by_radius(frame: pd.DataFrame) -> pd.DataFrame:
-    """Models as rows, test radii as columns in increasing order."""
-    table = frame.pivot_table(index=["model", "dataset", "trained at"], columns="test eps", values="accuracy %",
-                              sort=False)
-    return table[sorted(table.columns, key=lambda eps: float(Fraction(eps)))]
-
-
-rows = []
-for name, entry in rr.PUBLISHED.items():
-    for eps, acc in entry.reported.items():
-        rows.append({"model": name, "dataset": entry.dataset, "trained at": radius(entry.threat, entry.eps),
-                     "test eps": eps, "accuracy %": acc})
-reported = pd.DataFrame(rows)
-display(by_radius(reported).round(2).astype(object).fillna(""))
+reported = reproduction.reported_accuracies()
+display(reproduction.accuracy_table(reported, decimals=2))
 
 # %%
-book_models = [P.standard, P.robust] + [rr.chapter_settings(profile, "style_transfer").standard,
-                                        rr.chapter_settings(profile, "style_transfer").robust]
-rows = []
-for name in dict.fromkeys(book_models):
-    meta = rr.load_model(name).metadata
-    recipe = meta["recipe"]
-    adversary = recipe["train"].get("adversary") or {}
-    for eps, acc in meta["test_accuracy"].items():
-        rows.append({"model": name, "dataset": recipe["dataset"], "trained at": f"l2 {adversary.get('eps', 0):g}",
-                     "test eps": eps, "accuracy %": 100 * acc, "train minutes": meta["train_seconds"] / 60})
-measured = pd.DataFrame(rows)
-display(by_radius(measured).round(1).astype(object).fillna(""))
+style = rr.chapter_settings(profile, "style_transfer")
+measured = reproduction.measured_accuracies([P.standard, P.robust, style.standard, style.robust])
+display(reproduction.accuracy_table(measured, decimals=1))
 
 # %% [markdown]
 # The pattern the paper relies on holds in both tables: the robust model gives up some clean accuracy and keeps
@@ -83,24 +55,16 @@ display(by_radius(measured).round(1).astype(object).fillna(""))
 # the quick robust model's training radius of 2.5, which buys a stronger prior at the price of accuracy at 2.5).
 
 # %%
-def at(frame: pd.DataFrame, model: str, eps: str) -> float:
-    return float(frame[(frame["model"] == model) & (frame["test eps"] == eps)]["accuracy %"].iloc[0])
-
-
 train_eps = f"{rr.chapter_settings(profile, 'robust_training').check_eps:g}"  # the radius chapter 2 checks
-book = {role: (at(measured, name, "0"), at(measured, name, train_eps))
-        for role, name in (("standard", P.standard), ("robust", P.robust))}
-madry = {"standard": (at(reported, "madry-cifar10-l2-0", "0"), at(reported, "madry-cifar10-l2-0", "0.5")),
-         "robust": (at(reported, "madry-cifar10-l2-0.5", "0"), at(reported, "madry-cifar10-l2-0.5", "0.5"))}
-summary = pd.DataFrame({"paper's CIFAR-10 ResNet-50, eps 0.5": {f"{r} {k}": v[i] for r, v in madry.items()
-                                                                 for i, k in enumerate(("clean", "at eps"))},
-                        f"book ({profile}), eps {train_eps}": {f"{r} {k}": v[i] for r, v in book.items()
-                                                               for i, k in enumerate(("clean", "at eps"))}})
-display(summary.round(2))
-gap = {role: clean - attacked for role, (clean, attacked) in book.items()}
+book = reproduction.clean_and_attacked(measured, standard=P.standard, robust=P.robust, eps=train_eps)
+madry = reproduction.clean_and_attacked(reported, standard="madry-cifar10-l2-0", robust="madry-cifar10-l2-0.5",
+                                        eps="0.5")
+display(reproduction.side_by_side({"paper's CIFAR-10 ResNet-50, eps 0.5": madry,
+                                   f"book ({profile}), eps {train_eps}": book}).round(2))
+gap, paper_gap = reproduction.attack_costs(book), reproduction.attack_costs(madry)
 print(f"book: the attack at eps {train_eps} costs the standard model {gap['standard']:.1f} points and the robust "
-      f"model {gap['robust']:.1f} (paper's CIFAR-10 models at 0.5: "
-      f"{madry['standard'][0] - madry['standard'][1]:.1f} and {madry['robust'][0] - madry['robust'][1]:.1f})")
+      f"model {gap['robust']:.1f} (paper's CIFAR-10 models at 0.5: {paper_gap['standard']:.1f} and "
+      f"{paper_gap['robust']:.1f})")
 assert book["robust"][1] > book["standard"][1] + 30, "the robust model should keep far more accuracy under attack"
 assert gap["robust"] < gap["standard"] / 2, "the attack should cost the robust model much less than the standard one"
 
@@ -113,37 +77,14 @@ assert gap["robust"] < gap["standard"] / 2, "the attack should cost the robust m
 # settings each chapter takes from the two profiles (the paper's are those of its Appendix A).
 
 # %%
-dims = {"restricted_imagenet": 3 * 224 * 224, "imagenet": 3 * 224 * 224, "mnist5k": 28 * 28, "cifar10": 3 * 32 * 32}
-scale = math.sqrt(dims[P.dataset] / dims[paper.dataset])
-print(f"sqrt(d_{P.dataset} / d_{paper.dataset}) = sqrt({dims[P.dataset]} / {dims[paper.dataset]}) = {scale:.3f}")
-knobs = {"inversion": ("steps", "step_size", "step_schedule"),
-         "feature_visualization": ("steps", "step_size", "class_eps", "class_steps", "class_step_size",
-                                   "class_step_schedule"),
-         "feature_manipulation": ("steps", "step_size"), "interpolation": ("steps", "step_size"),
-         "sensitivity": ("eps", "steps", "step_size"), "robust_training": ("eval_eps",)}
-rows = []
-for chapter, names in knobs.items():
-    ours, theirs = rr.chapter_settings(profile, chapter), rr.chapter_settings(paper_profile, chapter)
-    for knob in names:
-        rows.append({"chapter": chapter, "setting": knob, "paper": getattr(theirs, knob),
-                     f"book ({profile})": getattr(ours, knob)})
-rows.append({"chapter": "adversarial training", "setting": "L2 eps", "paper": paper.train_eps,
-             f"book ({profile})": P.train_eps})
-settings = pd.DataFrame(rows)
-display(settings)
-
-def constant_steps(row: pd.Series) -> bool:
-    """A step size with no decay schedule (the scaling rule is about those; a decaying one starts larger)."""
-    schedule = row["setting"].replace("step_size", "step_schedule")
-    ours = rr.chapter_settings(profile, row["chapter"])
-    return getattr(ours, schedule, "constant") == "constant"
-
-
-steps = settings[settings["setting"].str.endswith("step_size")]
-steps = steps[steps.apply(constant_steps, axis=1)]
-ratios = steps[f"book ({profile})"].astype(float) / steps["paper"].astype(float)
-print(f"constant step sizes, ratios book/paper: {sorted(set(ratios.round(3)))} (sqrt of the pixel ratio: {scale:.3f})")
-assert (ratios.between(scale / 1.6, scale * 4.5)).all(), "step sizes should follow the pixel scaling"
+scale = rr.step_scale(P.dataset, paper.dataset)
+print(f"sqrt(d_{P.dataset} / d_{paper.dataset}) = sqrt({rr.pixel_values(P.dataset)} / "
+      f"{rr.pixel_values(paper.dataset)}) = {scale:.3f}")
+ratios = reproduction.constant_step_ratios(profile, paper_profile)
+print(f"constant step sizes, ratios book/paper: {sorted({round(r, 3) for r in ratios})} "
+      f"(sqrt of the pixel ratio: {scale:.3f})")
+display(reproduction.settings_table(profile, paper_profile))
+assert all(scale / 1.6 <= r <= scale * 4.5 for r in ratios), "step sizes should follow the pixel scaling"
 
 # %% [markdown]
 # Where they differ by more than the scaling: the quick inversions and interpolations run 1,000 and 500 steps, not
@@ -170,19 +111,16 @@ assert (ratios.between(scale / 1.6, scale * 4.5)).all(), "step sizes should foll
 # a number to quote. Below, the report of the book's quick pair with the `--quick` settings (the function behind the
 # command: `rrhelpers.book.report.alignment_report`); its page is written to `reports/` in the package's cache folder
 # (`$RRHELPERS_CACHE`, else `~/.cache/rrhelpers`).
+# Under the scores, three of its figures: accuracy against the attack's radius (dotted: the radius of the APGD score),
+# the inversions (the targets, then each model's from noise and from other test images) and each model's class
+# pictures, one per class.
 
 # %%
-from IPython.display import Image
-
-from rrhelpers.cache import cache_dir
-from rrhelpers.book.report import QUICK, alignment_report
-
-report_dir = cache_dir() / "reports" / f"{P.name}-pair"
-numbers = alignment_report([P.standard, P.robust], dataset=P.dataset, out=report_dir, settings=QUICK, force=True)
+report_dir = rr.cache.cache_dir() / "reports" / f"{P.name}-pair"
+numbers = report.alignment_report([P.standard, P.robust], dataset=P.dataset, out=report_dir, settings=report.QUICK,
+                                  force=True)
 print(f"report page: <cache>/reports/{report_dir.name}/index.html ({numbers['seconds']:.0f} s)")
-for line in numbers["summary_lines"]:
-    print(line)
-scores = pd.DataFrame({name: entry["scores"] for name, entry in numbers["summary"].items()})
-display(scores.round(3))
+print("\n".join(numbers["summary_lines"]))
+display(report.scores_table(numbers).round(3))
 for row in ("accuracy", "inversion", "class_visualization"):
     display(Image(filename=str(report_dir / f"{row}.png")))

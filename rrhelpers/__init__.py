@@ -8,8 +8,8 @@ the problems it solves), ``learning`` (training, inverters, evaluation) and ``bo
 plots and widgets; chapters import ``rrhelpers.book.plots`` and ``widgets`` themselves, as they draw).
 """
 
-from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs,
-                   sample, shift_horizontally)
+from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, pixel_values,
+                   random_pairs, sample, shift_horizontally)
 from .validation import InputError, check_images
 from .networks.checkpoints import CheckpointError, load_model_file, save_model
 from .networks.models import RobustModel, eval_mode
@@ -69,7 +69,7 @@ from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainRe
 from .book.claims import check_claim
 from .book.judges import content_judge, content_judges, recognised
 from .book.kit import ChapterKit, chapter_kit
-from .book.profiles import PROFILES, chapter_settings, get_profile
+from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
 __version__ = "0.1.0"
 
@@ -145,6 +145,7 @@ __all__ = [
     "pgd_attack",
     "photo_tensor",
     "pixel_blend",
+    "pixel_values",
     "PixelDistance",
     "PROFILES",
     "PUBLISHED",
@@ -166,6 +167,7 @@ __all__ = [
     "square_masks",
     "ssim",
     "stage_layers",
+    "step_scale",
     "style_transfer",
     "StyleResult",
     "top_image_alignment",

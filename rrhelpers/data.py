@@ -11,6 +11,7 @@ Full profiles: ``cifar10`` (torchvision, downloaded into ``root``), ``imagenet``
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,10 +391,27 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 """Per-channel (mean, std) that models of each dataset normalise with (MadryLab's constants for the real data)."""
 
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist5k": (1, 28, 28),
+    "photo_crops": (3, 32, 32),
+    "cifar10": (3, 32, 32),
+    "imagenet": (3, 224, 224),
+    "restricted_imagenet": (3, 224, 224),
+}
+"""(channels, height, width) of each dataset's images at its loader's default size."""
+
+
+def pixel_values(dataset: str) -> int:
+    """How many numbers an image of ``dataset`` has (channels x height x width): the d of the step-size scaling."""
+    if dataset not in IMAGE_SHAPES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(IMAGE_SHAPES)}")
+    return math.prod(IMAGE_SHAPES[dataset])
+
+
 SYNTHETIC_SHAPES: dict[str, tuple[tuple[int, int, int], int, int]] = {
-    "cifar10": ((3, 32, 32), 10, 50_000),
-    "imagenet": ((3, 224, 224), 1000, 1_281_167),
-    "restricted_imagenet": ((3, 224, 224), 9, 257_748),
+    "cifar10": (IMAGE_SHAPES["cifar10"], 10, 50_000),
+    "imagenet": (IMAGE_SHAPES["imagenet"], 1000, 1_281_167),
+    "restricted_imagenet": (IMAGE_SHAPES["restricted_imagenet"], 9, 257_748),
 }
 """(image shape, classes, training images) of the datasets :func:`synthetic` imitates."""
 

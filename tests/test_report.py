@@ -186,3 +186,11 @@ def test_the_measures_the_report_shares_with_the_chapters():
     assert object_energy_share(on_object, on_object).item() == 1.0
     assert object_energy_share(1.0 - on_object, on_object).item() == pytest.approx(20 / 48)  # dilated 6x6 - 4x4
     assert has_fake_relu(tiny_model())
+
+
+def test_scores_table_has_the_measures_as_rows_and_the_models_as_columns():
+    numbers = {"summary": {"a": {"scores": {"accuracy": 0.1, "inversion": 0.3}, "alignment_mean": 0.0},
+                           "b": {"scores": {"accuracy": 0.8}}}}
+    table = report.scores_table(numbers)
+    assert list(table.columns) == ["a", "b"] and list(table.index) == ["accuracy", "inversion"]
+    assert table.loc["inversion", "a"] == 0.3 and table.loc["accuracy", "b"] == 0.8

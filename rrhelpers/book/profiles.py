@@ -4,19 +4,21 @@
 ``cifar10`` uses CIFAR-10 and CIFAR ResNet-18s at L2 eps 0.5 (a GPU is advised); ``restricted_imagenet`` and
 ``imagenet`` use an ImageNet folder and the published ResNet-50s (the paper's settings; chapters 1-8, a GPU needed),
 look over a seeded pool of 2,000 images of a split where a chapter scans all of it, and judge content with VGG-19.
-Step sizes of the unconstrained problems scale with sqrt(#pixels): the paper's step 1 on 224x224x3 images is about
-0.07 on 28x28 digits.
+Step sizes of the unconstrained problems scale with sqrt(#pixels) (:func:`step_scale`): the paper's step 1 on
+224x224x3 images is about 0.07 on 28x28 digits.
 Chapters call :func:`chapter_settings` with their parameters cell, where ``None`` means "the profile's value";
 the settings are typed, one dataclass per chapter (:mod:`rrhelpers.book.settings`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Optional
 
 import torch
 
+from ..data import pixel_values
 from .settings import (
     Brittleness,
     ChapterSettings,
@@ -197,3 +199,9 @@ def chapter_settings(profile: str, chapter: str, **overrides: Any) -> ChapterSet
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)} for chapter {chapter!r}; known: {sorted(known)}")
     return replace(settings, profile=prof, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def step_scale(dataset: str, reference: str) -> float:
+    """sqrt(d_dataset / d_reference), d the pixel values of an image: a normalised step of size s moves an image by s
+    in L2, so the same relative change on ``dataset``'s images takes ``reference``'s step times this factor."""
+    return math.sqrt(pixel_values(dataset) / pixel_values(reference))

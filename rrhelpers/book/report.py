@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -44,7 +45,7 @@ from ..optimization.representations import (class_pictures, evenly_spaced_classe
 from ..validation import InputError
 from ..networks.zoo import load_model
 
-__all__ = ["ReportSettings", "QUICK", "FULL", "alignment_report", "main"]
+__all__ = ["ReportSettings", "QUICK", "FULL", "alignment_report", "scores_table", "main"]
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,11 @@ def summary_line(name: str, entry: dict[str, Any], reference: Optional[tuple[str
         line += (f"; alignment {entry['alignment_mean']:.2f} on the scale 0 = {reference[0]}, 1 = {reference[1]} "
                  f"(mean over {sum(p is not None for p in entry['alignment'].values())} measures)")
     return line
+
+
+def scores_table(numbers: Mapping[str, Any]) -> pd.DataFrame:
+    """The scores of what :func:`alignment_report` returns: the measures as rows, the models as columns."""
+    return pd.DataFrame({name: entry["scores"] for name, entry in numbers["summary"].items()})
 
 
 def _figures(results: dict[str, dict], c: _Context, folder: Path) -> dict[str, Path]:
