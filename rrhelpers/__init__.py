@@ -16,9 +16,9 @@ from .networks.models import RobustModel, eval_mode
 from .networks.published import PUBLISHED
 from .networks.wrapping import wrap_classifier
 from .networks.zoo import RECIPES, load_model, trained_on
-from .optimization.activations import Activations, stage_layers
+from .optimization.activations import Activations, stage_layers, stage_name
 from .optimization.attacks import pgd_attack
-from .optimization.layer_robustness import layer_robustness, rf_difference
+from .optimization.layer_robustness import layer_robustness, rf_difference, rf_table
 from .optimization.objectives import (
     ClippedCoordinate,
     Coordinate,
@@ -54,8 +54,9 @@ from .optimization.representations import (
 )
 from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unconstrained, make_constraint,
                                   optimize)
-from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
-                                 untrained_judges)
+from .optimization.style import (StyleResult, StyleSetup, held_out_summary, high_frequency_share,
+                                 high_frequency_table, relative_style_distance, relative_style_distances,
+                                 style_trade_off, style_transfer, untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
                                   inversion_measures, knn_predict, masked_rms_error, nearest_distance,
@@ -103,7 +104,9 @@ __all__ = [
     "FeedforwardInverter",
     "generate",
     "get_profile",
+    "held_out_summary",
     "high_frequency_share",
+    "high_frequency_table",
     "horizontal_centre",
     "ImageDataset",
     "inpaint",
@@ -145,8 +148,10 @@ __all__ = [
     "RECIPES",
     "recognised",
     "relative_style_distance",
+    "relative_style_distances",
     "RepresentationDistance",
     "rf_difference",
+    "rf_table",
     "RobustModel",
     "sample",
     "save_model",
@@ -158,8 +163,11 @@ __all__ = [
     "square_masks",
     "ssim",
     "stage_layers",
+    "stage_name",
+    "style_trade_off",
     "style_transfer",
     "StyleResult",
+    "StyleSetup",
     "top_image_alignment",
     "top_weighted_coordinates",
     "train",
