@@ -60,37 +60,20 @@ seed = None  # which test images for R(f), and the held-out judge networks; None
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from IPython.display import display
-from ipywidgets import Dropdown
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
-from rrhelpers.data import PHOTO_NAMES, TEXTURE_NAMES
+from rrhelpers.book import panels, plots
 
-cfg = rr.chapter_settings(profile, "style_transfer", contents=contents, styles=styles, size=size,
-                          style_weights=style_weights, style_weight=style_weight, steps=steps,
-                          content_stage=content_stage, rf_images=rf_images, rf_eps=rf_eps, rf_steps=rf_steps,
-                          seed=seed)
-P = cfg.profile
-models = {"robust": rr.load_model(cfg.robust, device=P.device),
-          "standard": rr.load_model(cfg.standard, device=P.device)}
-layers = rr.stage_layers(models["robust"])
-content_layer = layers[cfg.content_stage]
-short = [layer.removeprefix("backbone.") for layer in layers]
-content_images = {name: rr.photo_tensor(name, cfg.size).to(P.device) for name in cfg.contents}
-style_images = {name: rr.photo_tensor(name, cfg.size).to(P.device) for name in cfg.styles}
+cfg, P, models, test_set, _ = rr.chapter_kit(
+    profile, "style_transfer", contents=contents, styles=styles, size=size, style_weights=style_weights,
+    style_weight=style_weight, steps=steps, content_stage=content_stage, rf_images=rf_images, rf_eps=rf_eps,
+    rf_steps=rf_steps, seed=seed)
+setup = rr.StyleSetup.for_photos(models["robust"], cfg.contents, cfg.styles, size=cfg.size,
+                                 content_stage=cfg.content_stage, steps=cfg.steps)
 for name, m in models.items():
-    print(f"{name}: {cfg.robust if name == 'robust' else cfg.standard}, test accuracy {m.metadata.get('test_accuracy')}")
-print("style layers:", short, "| content layer:", content_layer.removeprefix("backbone."))
-
-
-def transfer(model: rr.RobustModel, content: str, style: str, weight: float, style_layers=None,
-             content_model=None) -> rr.StyleResult:
-    """One style transfer with the chapter's settings (the same for every network)."""
-    return rr.style_transfer(model, content_images[content], style_images[style], style_layers or layers,
-                             content_layer, style_weight=weight, steps=cfg.steps, content_model=content_model)
-
+    print(f"{name}: {getattr(cfg, name)}, test accuracy {m.metadata.get('test_accuracy')}")
+print(setup.describe())
 
 # %% [markdown]
 # ## The style weight, for both networks
@@ -100,11 +83,11 @@ def transfer(model: rr.RobustModel, content: str, style: str, weight: float, sty
 # judge of the claim check can.
 
 # %%
-first_content, first_style = cfg.contents[0], cfg.styles[0]
-grid = {(name, w): transfer(m, first_content, first_style, w) for name, m in models.items() for w in cfg.style_weights}
-plots.image_grid([torch.cat([grid[(name, w)].image for w in cfg.style_weights]) for name in models], list(models),
-                 col_labels=[f"style weight {w:g}" for w in cfg.style_weights],
-                 title=f"{first_content} in the style of {first_style}", size=1.9)
+first = (cfg.contents[0], cfg.styles[0])
+grid = {(name, w): setup.transfer(m, *first, w) for name, m in models.items() for w in cfg.style_weights}
+weight_labels = [f"style weight {w:g}" for w in cfg.style_weights]
+panels.Panel.of({key: r.image for key, r in grid.items()}, column_labels=weight_labels).figure(
+    f"{first[0]} in the style of {first[1]}", 1.9)
 plt.show()
 for (name, w), result in grid.items():
     print(f"{name:8s} style weight {w:8g}: style loss {result.style_loss.item():.3g}, "
@@ -116,31 +99,22 @@ for (name, w), result in grid.items():
 # At the chosen style weight, with the same code and settings for both networks.
 
 # %%
-results = {(name, c, s): transfer(m, c, s, cfg.style_weight)
-           for name, m in models.items() for c in cfg.contents for s in cfg.styles}
+results = setup.transfer_pairs(models, cfg.style_weight)
 for c in cfg.contents:
-    rows = [torch.cat([content_images[c]] + [style_images[s] for s in cfg.styles])]
-    rows += [torch.cat([content_images[c]] + [results[(name, c, s)].image for s in cfg.styles]) for name in models]
-    plots.image_grid(rows, ["style images", "robust", "standard"], col_labels=["content"] + list(cfg.styles),
-                     size=1.9)
+    panels.style_panel(setup, results, c).figure(size=1.9)
     plt.show()
 
 # %% [markdown]
 # ## High frequencies
 #
-# The Distill discussion saw fine checkerboards and high-frequency noise in a standard network's transfers that a robust
-# network's lacked. We measure it as the share of an image's spectral power above half the Nyquist frequency
+# The Distill discussion saw fine checkerboards and high-frequency noise in a standard network's transfers that a
+# robust network's lacked. We measure it as the share of an image's spectral power above half the Nyquist frequency
 # (`rrhelpers.optimization.style.high_frequency_share`, each channel's mean removed), for every transfer beside its
 # content and style image. The excess is the transfer's share minus the larger of the two sources' shares: what the
 # optimisation added that neither image had.
 
 # %%
-hf_source = {name: float(rr.high_frequency_share(image)) for name, image in {**content_images, **style_images}.items()}
-hf = {key: float(rr.high_frequency_share(result.image)) for key, result in results.items()}
-hf_table = pd.DataFrame([{"content": c, "style": s, "content share": hf_source[c], "style share": hf_source[s],
-                          **{f"{name} share": hf[(name, c, s)] for name in models},
-                          **{f"{name} excess": hf[(name, c, s)] - max(hf_source[c], hf_source[s]) for name in models}}
-                         for c in cfg.contents for s in cfg.styles])
+hf_table = pd.DataFrame(rr.high_frequency_table(setup.images, results))
 display(hf_table.round(4))
 hf_excess = {name: hf_table[f"{name} excess"].to_numpy() for name in models}
 print(f"mean excess high-frequency share: robust {hf_excess['robust'].mean():+.4f}, "
@@ -155,18 +129,12 @@ print(f"mean excess high-frequency share: robust {hf_excess['robust'].mean():+.4
 # images. The bars show 95% bootstrap intervals over images.
 
 # %%
-rf_x, _ = rr.sample(rr.load_dataset(rr.trained_on(models["robust"]), "test"), cfg.rf_images, seed=cfg.seed)
-rf_x = rf_x.to(P.device)
-rf = {name: rr.layer_robustness(m, rf_x, layers, cfg.rf_eps, cfg.rf_steps, step_size=cfg.rf_eps, seed=cfg.seed)
-      for name, m in models.items()}
-plots.grouped_bars(short, {name: [rf[name][layer].ratio for layer in layers] for name in models},
-                   {name: [rf[name][layer].ci for layer in layers] for name in models},
-                   ylabel="R(f)", title=f"layer robustness, eps = {cfg.rf_eps:g} ({cfg.rf_images} test images)")
+rf_x = rr.sample(test_set, cfg.rf_images, seed=cfg.seed)[0].to(P.device)
+rf = {name: rr.layer_robustness(m, rf_x, setup.layers, cfg.rf_eps, cfg.rf_steps, step_size=cfg.rf_eps,
+                                seed=cfg.seed) for name, m in models.items()}
+plots.rf_bars(rf, f"layer robustness, eps = {cfg.rf_eps:g} ({cfg.rf_images} test images)")
 plt.show()
-print(f"{'layer':10s} {'robust R(f) [95% CI]':26s} standard R(f) [95% CI]")
-for s, layer in zip(short, layers):
-    r, st = rf["robust"][layer], rf["standard"][layer]
-    print(f"{s:10s} {r.ratio:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]       {st.ratio:.3f} [{st.ci[0]:.3f}, {st.ci[1]:.3f}]")
+print(rr.rf_table(rf))
 
 # %% [markdown]
 # ## One style layer at a time
@@ -175,12 +143,9 @@ for s, layer in zip(short, layers):
 # robust layers are the ones that carry style.
 
 # %%
-single = {(name, layer): transfer(m, first_content, first_style, cfg.style_weight, style_layers=[layer])
-          for name, m in models.items() for layer in layers}
-plots.image_grid([torch.cat([single[(name, layer)].image for layer in layers]) for name in models],
-                 [f"{name}\nR(f) = " + ", ".join(f"{rf[name][layer].ratio:.2f}" for layer in layers)
-                  for name in models],
-                 col_labels=[f"style from {s} only" for s in short], size=2.0)
+single = {(name, layer): setup.transfer(m, *first, cfg.style_weight, style_layers=[layer]).image
+          for name, m in models.items() for layer in setup.layers}
+panels.layer_panel(single, rf).figure(size=2.0)
 plt.show()
 
 # %% [markdown]
@@ -190,16 +155,10 @@ plt.show()
 # If the style network is what matters, each swapped result should look like the result of its style network.
 
 # %%
-swapped = {
-    "style robust,\ncontent standard": transfer(models["robust"], first_content, first_style, cfg.style_weight,
-                                                content_model=models["standard"]),
-    "style standard,\ncontent robust": transfer(models["standard"], first_content, first_style, cfg.style_weight,
-                                                content_model=models["robust"]),
-}
-plots.image_grid([torch.cat([results[("robust", first_content, first_style)].image]
-                            + [r.image for r in swapped.values()]
-                            + [results[("standard", first_content, first_style)].image])],
-                 col_labels=["all robust", *swapped, "all standard"], size=2.0)
+swapped = {f"style {a},\ncontent {b}": setup.transfer(models[a], *first, cfg.style_weight, content_model=models[b])
+           for a, b in (("robust", "standard"), ("standard", "robust"))}
+plots.image_row({"all robust": results[("robust", *first)], **{label: r.image for label, r in swapped.items()},
+                 "all standard": results[("standard", *first)]}, size=2.0)
 plt.show()
 
 # %% [markdown]
@@ -208,12 +167,7 @@ plt.show()
 # Precomputed above, so this also works in the static book.
 
 # %%
-pages = {}
-for (name, c, s), result in results.items():
-    fig = plots.image_grid([torch.cat([content_images[c], style_images[s], result.image])],
-                           col_labels=["content", "style", f"{name} network"], size=2.2)
-    pages[(c, s, name)] = widgets.figure_png(fig)
-display(widgets.grid_picker(pages, ["content", "style", "network"]))
+display(panels.transfer_picker(setup, results))
 
 # %% [markdown]
 # ## Any bundled image, any weight (live)
@@ -221,36 +175,22 @@ display(widgets.grid_picker(pages, ["content", "style", "network"]))
 # With a running kernel: any bundled photograph or texture as content or style.
 
 # %%
-bundled = sorted(set(PHOTO_NAMES + TEXTURE_NAMES))
-
-
-def render_transfer(content: str, style: str, network: str, weight: float) -> bytes:
-    c, s = rr.photo_tensor(content, cfg.size).to(P.device), rr.photo_tensor(style, cfg.size).to(P.device)
-    result = rr.style_transfer(models[network], c, s, layers, content_layer, style_weight=weight, steps=cfg.steps)
-    fig = plots.image_grid([torch.cat([c, s, result.image])], col_labels=["content", "style", network], size=2.2)
-    return widgets.figure_png(fig)
-
-
-display(widgets.live_view({
-    "content": Dropdown(options=bundled, value=first_content, description="content"),
-    "style": Dropdown(options=bundled, value=first_style, description="style"),
-    "network": Dropdown(options=list(models), value="robust", description="network"),
-    "weight": Dropdown(options=list(cfg.style_weights), value=cfg.style_weight, description="style weight"),
-}, render_transfer))
+display(panels.transfer_view(setup, models, cfg.style_weights, weight=cfg.style_weight, content=first[0],
+                             style=first[1]))
 
 # %% [markdown]
 # ## Claim check
 #
 # 1. **Robust layers are more robust.** R(f) of the robust network's deepest style layer is below the standard
-#    network's: both are measured on the same test images and pairs, so the comparison is paired, and the lower
-#    end of the 95% bootstrap interval of the difference (standard minus robust, each replicate resampling the
-#    images once for both networks: `rr.rf_difference`) must be above zero. This
-#    is asserted; the other layers are printed. The discussion itself found early layers of a standard VGG almost as robust as a
-#    robust ResNet's, and so do we: at quick scale the first stage's intervals were apart for some retrained pairs
-#    of networks and overlapped or even reversed for others, while the deepest stage separated for every pair we
-#    trained on one machine. On another (the same recipes, other floating-point sums), the deepest stage's two
-#    intervals touched (0.131 [0.121, 0.141] against 0.150 [0.138, 0.163]) while the first two stages were far
-#    apart; the paired interval of the deepest difference was [0.009, 0.031].
+#    network's: both are measured on the same test images and pairs, so the comparison is paired, and the lower end of
+#    the 95% bootstrap interval of the difference (standard minus robust, each replicate resampling the images once
+#    for both networks: `rr.rf_difference`) must be above zero. This is asserted; the other layers are printed. The
+#    discussion itself found early layers of a standard VGG almost as robust as a robust ResNet's, and so do we: at
+#    quick scale the first stage's intervals were apart for some retrained pairs of networks and overlapped or even
+#    reversed for others, while the deepest stage separated for every pair we trained on one machine. On another (the
+#    same recipes, other floating-point sums), the deepest stage's two intervals touched (0.131 [0.121, 0.141] against
+#    0.150 [0.138, 0.163]) while the first two stages were far apart; the paired interval of the deepest difference
+#    was [0.009, 0.031].
 # 2. **Does the robust network transfer more style?** Each network's own style loss is no fair judge: it is what
 #    each one optimised, in its own features. We judge every result with *held-out* networks that took no part in
 #    either transfer: three randomly initialised networks of the same architecture (fixed seeds). Gram matrices
@@ -259,7 +199,8 @@ display(widgets.live_view({
 #    style distance of the result divided by that of the untouched content image (1: no style transferred,
 #    0: the style's statistics reached), at the chosen style weight and averaged over all content/style pairs.
 #    Equal weights are not equal strengths (a robust network's features move less per pixel, by design), so the
-#    style-weight grid is also shown as a trade-off: style distance against how far the pixels moved.
+#    style-weight grid is also shown as a trade-off: style distance against how far the pixels moved. Each point of
+#    that figure is one style weight (its label); of two curves, the lower one bought more style for the same change.
 #
 #    This second comparison is printed, not asserted. In our runs of the quick profile's small 32 px-trained
 #    networks, whose standard network is itself fairly robust (see the R(f) table and its accuracy under attack),
@@ -273,38 +214,21 @@ display(widgets.live_view({
 
 # %%
 judges = rr.untrained_judges(models["robust"], seed=cfg.seed)
-
-
-def judged(image: torch.Tensor, content: str, style: str) -> float:
-    return rr.relative_style_distance(judges, image, content_images[content], style_images[style])
-
-
-pairs = [(c, s) for c in cfg.contents for s in cfg.styles]
-held_out = {name: torch.tensor([judged(results[(name, c, s)].image, c, s) for c, s in pairs]) for name in models}
-fig, ax = plt.subplots(figsize=(5, 3.5))
-for name in models:
-    moved = [float((grid[(name, w)].image - content_images[first_content]).pow(2).mean().sqrt())
-             for w in cfg.style_weights]
-    distance = [judged(grid[(name, w)].image, first_content, first_style) for w in cfg.style_weights]
-    ax.plot(moved, distance, "o-", label=name)
-    for w, xy in zip(cfg.style_weights, zip(moved, distance)):
-        ax.annotate(f"{w:g}", xy, fontsize=7, textcoords="offset points", xytext=(3, 3))
-ax.set(xlabel="RMS pixel change from the content image", ylabel="held-out style distance\n(1 = content image)",
-       title=f"style-weight trade-off: {first_content} / {first_style}")
-ax.legend()
+held_out = rr.relative_style_distances(judges, setup.images, results)
+trade_off = {name: rr.style_trade_off(judges, [grid[(name, w)].image for w in cfg.style_weights],
+                                      setup.contents[first[0]], setup.styles[first[1]]) for name in models}
+plots.annotated_curves(trade_off, [f"{w:g}" for w in cfg.style_weights],
+                       xlabel="RMS pixel change from the content image",
+                       ylabel="held-out style distance\n(1 = content image)",
+                       title=f"style-weight trade-off: {first[0]} / {first[1]}")
 plt.show()
 
-difference = {s: rr.rf_difference(rf["robust"][layer], rf["standard"][layer], seed=cfg.seed)
-              for s, layer in zip(short, layers)}
+difference = {rr.stage_name(layer): rr.rf_difference(rf["robust"][layer], rf["standard"][layer], seed=cfg.seed)
+              for layer in setup.layers}
 for s, (value, (lo, hi)) in difference.items():
     print(f"R(f) {s}: standard - robust {value:+.4f}, paired 95% interval [{lo:+.4f}, {hi:+.4f}]")
-for name in models:
-    per_pair = ", ".join(f"{c}/{s} {v:.3f}" for (c, s), v in zip(pairs, held_out[name].tolist()))
-    print(f"{name:8s}: held-out style distance {held_out[name].mean():.3f} (per pair: {per_pair})")
-closer = int((held_out["robust"] < held_out["standard"]).sum())
-better = "robust" if held_out["robust"].mean() < held_out["standard"].mean() else "standard"
-print(f"verdict: the {better} network's results are closer to the styles on average "
-      f"(robust closer in {closer} of {len(pairs)} pairs)")
-rr.check_claim("layer_robustness.deepest_difference_lower_bound", difference[short[-1]][1][0], at_least=0.0,
+print(rr.held_out_summary(held_out, setup.pairs))
+rr.check_claim("layer_robustness.deepest_difference_lower_bound", difference[rr.stage_name(setup.layers[-1])][1][0],
+               at_least=0.0,
                why="the robust network's deepest style layer should have a lower R(f) than the standard one's "
                    "(paired 95% interval of the difference above zero)")

@@ -16,9 +16,9 @@ from .networks.models import RobustModel, eval_mode
 from .networks.published import PUBLISHED
 from .networks.wrapping import wrap_classifier
 from .networks.zoo import RECIPES, load_model, model_description, trained_on
-from .optimization.activations import Activations, stage_layers
+from .optimization.activations import Activations, stage_layers, stage_name
 from .optimization.attacks import pgd_attack
-from .optimization.layer_robustness import layer_robustness, rf_difference
+from .optimization.layer_robustness import layer_robustness, rf_difference, rf_table
 from .optimization.objectives import (
     ClippedCoordinate,
     Coordinate,
@@ -57,8 +57,9 @@ from .optimization.representations import (
 )
 from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unconstrained, make_constraint,
                                   optimize)
-from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
-                                 untrained_judges)
+from .optimization.style import (StyleResult, StyleSetup, held_out_summary, high_frequency_share,
+                                 high_frequency_table, relative_style_distance, relative_style_distances,
+                                 style_trade_off, style_transfer, untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, generate_from_gaussian, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
                                   inversion_measures, knn_predict, masked_rms_error, nearest_distance,
@@ -109,7 +110,9 @@ __all__ = [
     "generate",
     "generate_from_gaussian",
     "get_profile",
+    "held_out_summary",
     "high_frequency_share",
+    "high_frequency_table",
     "horizontal_centre",
     "ImageDataset",
     "inpaint",
@@ -154,8 +157,10 @@ __all__ = [
     "RECIPES",
     "recognised",
     "relative_style_distance",
+    "relative_style_distances",
     "RepresentationDistance",
     "rf_difference",
+    "rf_table",
     "RobustModel",
     "sample",
     "save_model",
@@ -168,8 +173,11 @@ __all__ = [
     "ssim",
     "stage_layers",
     "step_scale",
+    "stage_name",
+    "style_trade_off",
     "style_transfer",
     "StyleResult",
+    "StyleSetup",
     "top_image_alignment",
     "top_weighted_coordinates",
     "train",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from matplotlib import pyplot as plt
 
@@ -117,3 +118,58 @@ def test_addition_live_adds_the_picked_coordinate_to_the_picked_image():
     first = bytes(view.children[2].value)
     coordinate.value = 0
     assert first.startswith(b"\x89PNG") and bytes(view.children[2].value) != first
+
+
+def test_panel_of_lays_out_keyed_images_in_the_order_of_their_keys():
+    cells = {(row, column): torch.full((1, 3, 2, 2), 0.1 * i + 0.01 * j)
+             for i, row in enumerate(["b", "a"]) for j, column in enumerate([2, 1, 3])}
+    panel = panels.Panel.of(cells)
+    assert panel.row_labels == ["b", "a"] and panel.column_labels == ["2", "1", "3"]
+    assert panel.rows[1].shape == (3, 3, 2, 2) and float(panel.rows[1][2, 0, 0, 0]) == pytest.approx(0.12)
+    assert panels.Panel.of(cells, row_labels=["B", "A"]).row_labels == ["B", "A"]
+
+
+def test_style_panels_put_content_styles_and_each_networks_transfers_in_rows():
+    from rrhelpers.optimization.layer_robustness import layer_robustness
+    from rrhelpers.optimization.style import StyleSetup
+
+    model = tiny_model(in_channels=3)
+    setup = StyleSetup.for_photos(model, ["chelsea", "astronaut"], ["brick"], size=8, content_stage=0, steps=1)
+    transfers = {(n, c, s): torch.full((1, 3, 8, 8), v) for v, n in ((0.2, "robust"), (0.8, "standard"))
+                 for c, s in setup.pairs}
+    panel = panels.style_panel(setup, transfers, "astronaut")
+    assert panel.row_labels == ["style images", "robust", "standard"] and panel.column_labels == ["content", "brick"]
+    assert torch.equal(panel.rows[0], torch.cat([setup.contents["astronaut"], setup.styles["brick"]]))
+    assert torch.equal(panel.rows[2][1], transfers[("standard", "astronaut", "brick")][0])
+    rf = {n: layer_robustness(m, torch.rand(3, 3, 8, 8), setup.layers, 0.1, 1) for n, m in (("robust", model),
+                                                                                          ("standard", model))}
+    single = {(n, layer): torch.rand(1, 3, 8, 8) for n in rf for layer in setup.layers}
+    layered = panels.layer_panel(single, rf)
+    ratios = ", ".join(f"{r.ratio:.2f}" for r in rf["robust"].values())
+    assert layered.row_labels[0] == f"robust\nR(f) = {ratios}"
+    assert layered.column_labels == ["style from stages.0 only", "style from stages.1 only"]
+    picker = panels.transfer_picker(setup, transfers)
+    assert [selector.description for selector in picker.children[:3]] == ["content", "style", "network"]
+    assert picker.children[2].options == ("robust", "standard")
+    live = panels.transfer_view(setup, {"robust": model}, [1.0, 10.0], weight=10.0, content="chelsea",
+                                style="grass")
+    assert [control.value for control in live.children[0].children] == ["chelsea", "grass", "robust", 10.0]
+    assert bytes(live.children[2].value).startswith(b"\x89PNG")
+
+
+def test_rf_bars_and_annotated_curves_draw_one_series_per_network():
+    from rrhelpers.optimization.layer_robustness import layer_robustness
+
+    model = tiny_model(in_channels=3)
+    rf = layer_robustness(model, torch.rand(3, 3, 8, 8), ["backbone.stages.0", "backbone.stages.1"], 0.1, 1)
+    ax = plots.rf_bars({"robust": rf, "standard": rf}, "R(f)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["stages.0", "stages.1"] and len(ax.patches) == 4
+    plt.close(ax.figure)
+    ax = plots.annotated_curves({"robust": [(0.0, 1.0), (0.1, 0.5)], "standard": [(0.0, 1.0), (0.2, 0.4)]},
+                                ["1", "10"], xlabel="moved", ylabel="distance")
+    assert [line.get_label() for line in ax.get_lines()] == ["robust", "standard"]
+    assert [t.get_text() for t in ax.texts] == ["1", "10", "1", "10"] and ax.texts[3].xy == (0.2, 0.4)
+    plt.close(ax.figure)
+    fig = plots.image_row({"a": torch.zeros(1, 3, 4, 4), "b": torch.ones(1, 3, 4, 4)})
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    plt.close(fig)

@@ -11,6 +11,7 @@ from torch import nn
 from rrhelpers.optimization.layer_robustness import LayerDistance, layer_robustness, rf_difference
 from rrhelpers.optimization.activations import LayerFeatures, stage_layers
 from rrhelpers.optimization.style import (
+    StyleSetup,
     content_loss,
     gram_matrix,
     high_frequency_share,
@@ -391,3 +392,83 @@ def test_untrained_judges_are_seeded_and_the_relative_distance_runs_from_content
     content, style = _images(1, 3, 16, 16, seed=40), _images(1, 3, 16, 16, seed=41, lo=0.4, hi=0.6)
     assert relative_style_distance(judges, content, content, style) == pytest.approx(1.0)
     assert relative_style_distance(judges, style, content, style) == pytest.approx(0.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------- the chapter's set-up and measures
+
+
+def _setup(model: nn.Module) -> StyleSetup:
+    return StyleSetup.for_photos(model, ["chelsea"], ["brick", "grass"], size=16, content_stage=1, steps=2)
+
+
+def test_style_setup_transfers_every_pair_with_one_set_of_settings():
+    model = tiny_model(in_channels=3)
+    setup = _setup(model)
+    assert setup.layers == ("backbone.stages.0", "backbone.stages.1") and setup.content_layer == "backbone.stages.1"
+    assert setup.describe() == "style layers: ['stages.0', 'stages.1'] | content layer: stages.1"
+    assert setup.pairs == [("chelsea", "brick"), ("chelsea", "grass")]
+    assert list(setup.images) == ["chelsea", "brick", "grass"]
+    assert setup.image("brick") is setup.styles["brick"] and setup.image("astronaut").shape == (1, 3, 16, 16)
+    transfers = setup.transfer_pairs({"a": model, "b": tiny_model(in_channels=3, seed=1)}, 10.0)
+    assert list(transfers) == [("a", "chelsea", "brick"), ("a", "chelsea", "grass"), ("b", "chelsea", "brick"),
+                               ("b", "chelsea", "grass")]
+    direct = style_transfer(model, setup.contents["chelsea"], setup.styles["grass"], list(setup.layers),
+                            setup.content_layer, style_weight=10.0, steps=2)
+    torch.testing.assert_close(transfers[("a", "chelsea", "grass")], direct.image)
+    assert not torch.equal(transfers[("a", "chelsea", "grass")], transfers[("b", "chelsea", "grass")])
+
+
+def test_high_frequency_table_gives_each_transfer_its_excess_over_the_larger_source():
+    from rrhelpers.optimization.style import high_frequency_table
+
+    i, j = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checkerboard = ((i + j) % 2).float().expand(1, 3, 16, 16)
+    smooth = (0.5 + 0.4 * torch.sin(2 * torch.pi * i / 16)).float().expand(1, 3, 16, 16)
+    half = 0.5 * checkerboard + 0.5 * smooth
+    rows = high_frequency_table({"c": smooth, "s": half}, {("robust", "c", "s"): checkerboard,
+                                                           ("standard", "c", "s"): smooth})
+    share = {name: float(high_frequency_share(x)) for name, x in (("smooth", smooth), ("half", half),
+                                                                   ("checkerboard", checkerboard))}
+    assert rows == [{"content": "c", "style": "s", "content share": share["smooth"], "style share": share["half"],
+                     "robust share": share["checkerboard"], "standard share": share["smooth"],
+                     "robust excess": share["checkerboard"] - share["half"],
+                     "standard excess": share["smooth"] - share["half"]}]
+    assert rows[0]["robust excess"] > 0 > rows[0]["standard excess"]
+
+
+def test_held_out_distances_trade_off_and_summary():
+    from rrhelpers.optimization.style import (held_out_summary, relative_style_distances, style_trade_off,
+                                              untrained_judges)
+
+    judges = untrained_judges(tiny_model(in_channels=3), 2, seed=3)
+    content, style = _images(1, 3, 16, 16, seed=50), _images(1, 3, 16, 16, seed=51, lo=0.4, hi=0.6)
+    distances = relative_style_distances(judges, {"c": content, "s": style},
+                                         {("robust", "c", "s"): style, ("standard", "c", "s"): content})
+    assert list(distances) == ["robust", "standard"]
+    assert distances["robust"].tolist() == [pytest.approx(0.0, abs=1e-6)]
+    assert distances["standard"].tolist() == [pytest.approx(1.0)]
+    (moved_content, at_content), (moved_style, at_style) = style_trade_off(judges, [content, style], content, style)
+    assert moved_content == 0.0 and at_content == pytest.approx(1.0)
+    assert moved_style == pytest.approx(float((style - content).pow(2).mean().sqrt())) and at_style < 1e-6
+    summary = held_out_summary({"robust": torch.tensor([0.2, 0.9]), "standard": torch.tensor([0.5, 0.4])},
+                               [("c", "s"), ("c", "t")])
+    assert summary.splitlines() == [
+        "robust  : held-out style distance 0.550 (per pair: c/s 0.200, c/t 0.900)",
+        "standard: held-out style distance 0.450 (per pair: c/s 0.500, c/t 0.400)",
+        "verdict: the standard network's results are closer to the styles on average (robust closer in 1 of 2 pairs)"]
+
+
+def test_rf_table_prints_a_row_per_layer_and_a_column_per_network():
+    from rrhelpers.optimization.layer_robustness import LayerRobustness, rf_table
+
+    def rf(ratio: float, layer: str) -> LayerRobustness:
+        return LayerRobustness(layer, ratio, ratio, 1.0, 2, 2, (ratio - 0.01, ratio + 0.02), 0.9, 0.5,
+                               torch.zeros(2), torch.zeros(2), torch.zeros(2, 2))
+
+    layers = ["backbone.stages.0", "backbone.stages.1"]
+    table = rf_table({"robust": {layer: rf(0.1 * (k + 1), layer) for k, layer in enumerate(layers)},
+                      "standard": {layer: rf(0.5, layer) for layer in layers}})
+    assert table.splitlines() == [
+        "layer      robust R(f) [90% CI]       standard R(f) [90% CI]",
+        "stages.0   0.100 [0.090, 0.120]       0.500 [0.490, 0.520]",
+        "stages.1   0.200 [0.190, 0.220]       0.500 [0.490, 0.520]"]

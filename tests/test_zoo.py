@@ -11,6 +11,8 @@ import rrhelpers as rr
 from rrhelpers.data import sample
 from rrhelpers.networks import zoo
 
+from .conftest import tiny_model
+
 
 def _tiny_recipe(**train_changes):
     config = rr.TrainConfig(epochs=1, batch_size=256, lr=0.05, **train_changes)
@@ -85,7 +87,6 @@ def test_profile_models_are_the_zoo_models_the_chapters_load():
     assert profile_tasks("imagenet") == []
 
 
-
 def test_model_description_names_the_recipe_or_the_publisher():
     assert rr.model_description("quick-robust") == (f"quick-robust: {rr.RECIPES['quick-robust'].description}\n"
                                                     f"    {rr.RECIPES['quick-robust'].train}")
@@ -94,3 +95,24 @@ def test_model_description_names_the_recipe_or_the_publisher():
         f"madry-cifar10-l2-0.25: published by {entry.source}, {entry.arch}, {entry.threat} eps 0.25\n    {entry.url}")
     with pytest.raises(KeyError, match="neither a zoo model"):
         rr.model_description("no-such-model")
+
+
+def test_chapter_kit_loads_the_pair_a_chapter_names_and_the_test_set_it_was_trained_on(monkeypatch):
+    from rrhelpers.book import kit
+
+    def fake_model(name: str, device: str) -> rr.RobustModel:
+        model = tiny_model()
+        model.metadata = {"name": name, "recipe": {"dataset": f"{name}-data"}}
+        return model
+
+    monkeypatch.setattr(kit, "load_model", fake_model)
+    monkeypatch.setattr(kit, "load_dataset", lambda dataset, split: (dataset, split))
+    quick = rr.get_profile("quick")
+    style = kit.chapter_kit("quick", "style_transfer", steps=3)
+    assert {n: m.metadata["name"] for n, m in style.models.items()} == {"robust": style.settings.robust,
+                                                                        "standard": style.settings.standard}
+    assert style.settings.robust != quick.robust and style.test_set == (f"{style.settings.robust}-data", "test")
+    other = kit.chapter_kit("quick", "sensitivity", order=("standard", "robust"))
+    assert {n: m.metadata["name"] for n, m in other.models.items()} == {"standard": quick.standard,
+                                                                        "robust": quick.robust}
+    assert list(other.models) == ["standard", "robust"] and other.test_set == (quick.dataset, "test")

@@ -1,17 +1,22 @@
 """Image panels that need computing first: run the solver for a few examples, then lay the results out in rows, as
-one figure or as one picker page per example."""
+one figure or as one picker page per example; chapter 8's style transfers as figures, a picker and a live view."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Hashable, Mapping, Sequence
 
 import ipywidgets
 import torch
 from matplotlib import pyplot as plt
+from torch import nn
 
+from ..data import PHOTO_NAMES, TEXTURE_NAMES
 from ..networks.models import RobustModel
+from ..optimization.activations import stage_name
+from ..optimization.layer_robustness import LayerRobustness
 from ..optimization.representations import accentuate, add_feature, input_gradient
+from ..optimization.style import StyleSetup
 from ..optimization.synthesis import ClassConditionalGaussian, generate_from_gaussian
 from . import plots, widgets
 
@@ -24,6 +29,15 @@ class Panel:
     row_labels: Sequence[str]
     column_labels: Sequence[str]
     cmaps: str | Sequence[str] = "gray"
+
+    @classmethod
+    def of(cls, cells: Mapping[tuple[Hashable, Hashable], torch.Tensor], *, row_labels: Sequence[str] | None = None,
+           column_labels: Sequence[str] | None = None) -> Panel:
+        """Images (1, C, H, W) keyed by (row, column), rows and columns in the order their keys first appear; the
+        labels default to the keys."""
+        rows, columns = list(dict.fromkeys(r for r, _ in cells)), list(dict.fromkeys(c for _, c in cells))
+        return cls([torch.cat([cells[(r, c)] for c in columns]) for r in rows], row_labels or [str(r) for r in rows],
+                   column_labels or [str(c) for c in columns])
 
     def figure(self, title: str | None = None, size: float = 1.45) -> plt.Figure:
         """The whole panel: a row per kind of image, a column per example."""
@@ -130,6 +144,58 @@ def change_panel(originals: torch.Tensor, edited: dict[str, torch.Tensor], colum
         rows += [images, _largest_change(images, originals)]
         labels += [name, f"{name}:\n|change|"]
     return Panel(rows, labels, column_labels, ["gray"] + ["gray", "magma"] * len(edited))
+
+
+def style_panel(setup: StyleSetup, transfers: Mapping[tuple[str, str, str], torch.Tensor], content: str) -> Panel:
+    """Chapter 8's transfers of ``content`` ({(network, content, style): image}): a row of the style images, then a
+    row per network of its transfers into each style, each row starting with the content image."""
+    cells = {("style images", "content"): setup.contents[content],
+             **{("style images", style): image for style, image in setup.styles.items()}}
+    for (network, c, style), image in transfers.items():
+        if c == content:
+            cells.update({(network, "content"): setup.contents[content], (network, style): image})
+    return Panel.of(cells)
+
+
+def layer_panel(transfers: Mapping[tuple[str, str], torch.Tensor],
+                rf: Mapping[str, Mapping[str, LayerRobustness]]) -> Panel:
+    """Chapter 8's transfers with a single style layer, {(network, layer): image}: a row per network labelled with its
+    layers' R(f) (``rf[network][layer]``), a column per style layer."""
+    networks = list(dict.fromkeys(network for network, _ in transfers))
+    layers = list(dict.fromkeys(layer for _, layer in transfers))
+    rows = [f"{n}\nR(f) = " + ", ".join(f"{rf[n][layer].ratio:.2f}" for layer in layers) for n in networks]
+    columns = [f"style from {stage_name(layer)} only" for layer in layers]
+    return Panel.of(transfers, row_labels=rows, column_labels=columns)
+
+
+def transfer_page(content: torch.Tensor, style: torch.Tensor, image: torch.Tensor, label: str) -> bytes:
+    """One style transfer as a PNG: the content image, the style image and the result (labelled ``label``)."""
+    return widgets.figure_png(plots.image_row({"content": content, "style": style, label: image}, size=2.2))
+
+
+def transfer_picker(setup: StyleSetup, transfers: Mapping[tuple[str, str, str], torch.Tensor]) -> ipywidgets.VBox:
+    """A picker over ``transfers`` {(network, content, style): image} by content, style and network (precomputed
+    pages, so it works in the static book)."""
+    pages = {(c, s, network): transfer_page(setup.contents[c], setup.styles[s], image, f"{network} network")
+             for (network, c, s), image in transfers.items()}
+    return widgets.grid_picker(pages, ["content", "style", "network"])
+
+
+def transfer_view(setup: StyleSetup, models: Mapping[str, nn.Module], weights: Sequence[float], *, weight: float,
+                  content: str, style: str) -> ipywidgets.VBox:
+    """A live style transfer (running kernel): any bundled photograph or texture as content or style, any of
+    ``models`` and of the style ``weights``, starting from ``content``, ``style``, the first model and ``weight``."""
+    def render(content: str, style: str, network: str, weight: float) -> bytes:
+        image = setup.transfer(models[network], content, style, weight).image
+        return transfer_page(setup.image(content), setup.image(style), image, network)
+
+    bundled = sorted(set(PHOTO_NAMES + TEXTURE_NAMES))
+    return widgets.live_view({
+        "content": ipywidgets.Dropdown(options=bundled, value=content, description="content"),
+        "style": ipywidgets.Dropdown(options=bundled, value=style, description="style"),
+        "network": ipywidgets.Dropdown(options=list(models), value=next(iter(models)), description="network"),
+        "weight": ipywidgets.Dropdown(options=list(weights), value=weight, description="style weight"),
+    }, render)
 
 
 def _largest_change(edited: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Figures the chapters share: labelled image grids, curves with confidence bands, training histories."""
+"""Figures the chapters share: labelled image grids, curves with confidence bands, R(f) bars, training histories."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import torch
 from pandas.io.formats.style import Styler
+
+from ..optimization.activations import stage_name
+from ..optimization.layer_robustness import LayerRobustness
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -53,6 +56,11 @@ def image_grid(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97 if title else 1))
     return fig
+
+
+def image_row(images: Mapping[str, torch.Tensor], size: float = 1.3) -> plt.Figure:
+    """Labelled images (1, C, H, W) side by side in one row, each titled with its key."""
+    return image_grid([torch.cat(list(images.values()))], col_labels=list(images), size=size)
 
 
 def mean_ci(samples: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +146,29 @@ def grouped_bars(
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
+    ax.legend()
+    return ax
+
+
+def rf_bars(rf: Mapping[str, Mapping[str, LayerRobustness]], title: Optional[str] = None) -> plt.Axes:
+    """R(f) of ``rf[network][layer]``: a group of bars per layer, a bar per network, with its confidence interval."""
+    layers = list(next(iter(rf.values())))
+    return grouped_bars([stage_name(layer) for layer in layers],
+                        {network: [by_layer[layer].ratio for layer in layers] for network, by_layer in rf.items()},
+                        {network: [by_layer[layer].ci for layer in layers] for network, by_layer in rf.items()},
+                        ylabel="R(f)", title=title)
+
+
+def annotated_curves(points: Mapping[str, Sequence[tuple[float, float]]], annotations: Sequence[str], *, xlabel: str,
+                     ylabel: str, title: Optional[str] = None) -> plt.Axes:
+    """A line per entry of ``points`` through its (x, y) points, each point annotated with the matching entry of
+    ``annotations`` (e.g. the setting that produced it)."""
+    _, ax = plt.subplots(figsize=(5, 3.5))
+    for label, xy in points.items():
+        ax.plot([x for x, _ in xy], [y for _, y in xy], "o-", label=label)
+        for text, point in zip(annotations, xy):
+            ax.annotate(text, point, fontsize=7, textcoords="offset points", xytext=(3, 3))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "")
     ax.legend()
     return ax
 

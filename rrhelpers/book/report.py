@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..optimization.activations import stage_layers
+from ..optimization.activations import stage_layers, stage_name
 from ..data import ImageDataset, load_dataset, random_pairs, sample
 from ..learning.evaluation import apgd_robust, evaluate, ssim
 from .judges import content_judge
@@ -181,8 +181,7 @@ def _layer_robustness_row(model: RobustModel, c: _Context) -> dict[str, Any]:
         return {"skipped": f"no residual stages to measure ({err})"}
     x, _ = sample(c.test_set, c.settings.rf_images, seed=c.settings.seed + 1)
     rf = layer_robustness(model, x, layers, c.eps, c.settings.rf_steps, step_size=c.eps, seed=c.settings.seed)
-    stages = {layer.removeprefix("backbone."): {"mean": r.ratio, "ci": list(r.ci), "n": r.n_images}
-              for layer, r in rf.items()}
+    stages = {stage_name(layer): {"mean": r.ratio, "ci": list(r.ci), "n": r.n_images} for layer, r in rf.items()}
     return {"stages": stages, "score": float(np.mean([r.ratio for r in rf.values()]))}
 
 

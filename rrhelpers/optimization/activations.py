@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Activations", "LayerFeatures", "stage_layers"]
+__all__ = ["Activations", "LayerFeatures", "stage_layers", "stage_name"]
 
 
 def _resolve(module: nn.Module, name: str) -> nn.Module:
@@ -111,6 +111,11 @@ def stage_layers(model: nn.Module) -> list[str]:
         if isinstance(stages, nn.ModuleList):
             return [f"{prefix}stages.{i}" for i in range(len(stages))]
     raise ValueError(f"{type(model).__name__} has no 'stages' (nor 'backbone.stages') ModuleList; name layers yourself")
+
+
+def stage_name(layer: str) -> str:
+    """A layer's name without a RobustModel's ``backbone.`` prefix, as tables and figures label a stage."""
+    return layer.removeprefix("backbone.")
 
 
 class Activations:

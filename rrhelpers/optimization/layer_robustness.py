@@ -14,18 +14,18 @@ import math
 import numbers
 import zlib
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from .activations import Activations, LayerFeatures
+from .activations import Activations, LayerFeatures, stage_name
 from ..networks.models import frozen
 from .objectives import Objective
 from .problems import default_step_size, solve
 from ..validation import InputError, check_images
 
-__all__ = ["LayerDistance", "LayerRobustness", "layer_robustness"]
+__all__ = ["LayerDistance", "LayerRobustness", "layer_robustness", "rf_difference", "rf_table"]
 
 
 class LayerDistance(Objective):
@@ -112,6 +112,21 @@ def rf_difference(lower: LayerRobustness, higher: LayerRobustness, *, n_boot: in
         {"lower": lower.denominator_values, "higher": higher.denominator_values},
         lower.pairs, lower.n_images, n_boot, torch.Generator().manual_seed(seed))
     return higher.ratio - lower.ratio, _percentile_interval(replicates["higher"] - replicates["lower"], confidence)
+
+
+def rf_table(rf: Mapping[str, Mapping[str, LayerRobustness]]) -> str:
+    """``rf[network][layer]`` as printable columns: a row per layer, each network's R(f) with its interval."""
+    networks, layers = list(rf), list(next(iter(rf.values())))
+    confidence = rf[networks[0]][layers[0]].confidence
+
+    def row(first: str, cells: list[str]) -> str:
+        return " ".join([f"{first:10s}", *(f"{cell:26s}" for cell in cells[:-1]), cells[-1]])
+
+    lines = [row("layer", [f"{network} R(f) [{confidence:.0%} CI]" for network in networks])]
+    for layer in layers:
+        results = [rf[network][layer] for network in networks]
+        lines.append(row(stage_name(layer), [f"{r.ratio:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}]" for r in results]))
+    return "\n".join(lines)
 
 
 def layer_robustness(

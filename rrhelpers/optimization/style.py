@@ -5,7 +5,8 @@ and its activation at the *content layer* matches that of the content image (Gat
 ``module.named_modules()`` and read with forward hooks (:class:`~rrhelpers.optimization.activations.LayerFeatures`), so
 the same code serves a :class:`~rrhelpers.RobustModel` (robust or standard weights), a torchvision VGG or any other
 ``nn.Module``. ``content_model`` lets the content loss use another network (the Distill response's "swap the content
-network" experiment).
+network" experiment). :class:`StyleSetup` holds the settings a comparison of networks shares; the measures of results
+(held-out judges' style distances, high-frequency shares) judge them without either compared network.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Literal, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .activations import Activations, stage_layers
+from .activations import Activations, stage_layers, stage_name
+from ..data import photo_tensor
 from ..networks.models import RobustModel, eval_mode, frozen, seeded_cpu_rng
 from .objectives import Objective
 from .smooth import minimize_smooth
@@ -28,11 +30,17 @@ __all__ = [
     "ContentLoss",
     "StyleLoss",
     "StyleResult",
+    "StyleSetup",
     "content_loss",
     "gram_matrix",
+    "held_out_summary",
+    "high_frequency_share",
+    "high_frequency_table",
     "relative_style_distance",
+    "relative_style_distances",
     "style_distance",
     "style_loss",
+    "style_trade_off",
     "style_transfer",
     "untrained_judges",
 ]
@@ -101,6 +109,39 @@ def relative_style_distance(judges: Sequence[nn.Module], image: torch.Tensor, co
     return float(torch.stack(ratios).mean())
 
 
+def relative_style_distances(judges: Sequence[nn.Module], images: Mapping[str, torch.Tensor],
+                             transfers: Mapping[tuple[str, str, str], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per network, the :func:`relative_style_distance` of each of its ``transfers`` {(network, content, style):
+    image}, in their order; the content and style images are looked up by name in ``images``."""
+    distances: dict[str, list[float]] = {}
+    for (network, content, style), image in transfers.items():
+        distances.setdefault(network, []).append(relative_style_distance(judges, image, images[content],
+                                                                         images[style]))
+    return {network: torch.tensor(values) for network, values in distances.items()}
+
+
+def held_out_summary(distances: Mapping[str, torch.Tensor], pairs: Sequence[tuple[str, str]]) -> str:
+    """:func:`relative_style_distances` of the robust and the standard network over the (content, style) ``pairs``,
+    in words: each one's mean and per-pair distance, and which came closer to the styles on average and how often."""
+    lines = []
+    for network, values in distances.items():
+        per_pair = ", ".join(f"{c}/{s} {v:.3f}" for (c, s), v in zip(pairs, values.tolist()))
+        lines.append(f"{network:8s}: held-out style distance {values.mean():.3f} (per pair: {per_pair})")
+    robust, standard = distances["robust"], distances["standard"]
+    better = "robust" if robust.mean() < standard.mean() else "standard"
+    lines.append(f"verdict: the {better} network's results are closer to the styles on average "
+                 f"(robust closer in {int((robust < standard).sum())} of {len(pairs)} pairs)")
+    return "\n".join(lines)
+
+
+def style_trade_off(judges: Sequence[nn.Module], images: Sequence[torch.Tensor], content: torch.Tensor,
+                    style: torch.Tensor) -> list[tuple[float, float]]:
+    """For each of ``images`` (transfers of ``content`` into ``style``, e.g. at growing style weights): its RMS pixel
+    change from the content and its :func:`relative_style_distance`, how much style it bought with how much change."""
+    return [(float((image - content).pow(2).mean().sqrt()), relative_style_distance(judges, image, content, style))
+            for image in images]
+
+
 def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Tensor:
     """Per image (B,), the share of its spectral power (each channel's mean removed, channels summed) at spatial
     frequencies above ``cutoff`` times the Nyquist frequency: the fine checkerboards and high-frequency noise that the
@@ -112,6 +153,24 @@ def high_frequency_share(images: torch.Tensor, cutoff: float = 0.5) -> torch.Ten
     fy, fx = torch.fft.fftfreq(x.shape[-2], device=x.device), torch.fft.fftfreq(x.shape[-1], device=x.device)
     radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) / 0.5  # 1 = Nyquist along an axis
     return (power * (radius > cutoff)).flatten(1).sum(1) / power.flatten(1).sum(1).clamp_min(1e-12)
+
+
+def high_frequency_table(images: Mapping[str, torch.Tensor], transfers: Mapping[tuple[str, str, str], torch.Tensor],
+                         *, cutoff: float = 0.5) -> list[dict[str, Union[str, float]]]:
+    """One row per (content, style) pair of ``transfers`` {(network, content, style): image}: the
+    :func:`high_frequency_share` of the content, of the style and of each network's transfer, and each network's
+    excess (its share minus the larger source's: what the optimisation added that neither image had)."""
+    def share(image: torch.Tensor) -> float:
+        return float(high_frequency_share(image, cutoff))
+
+    networks = list(dict.fromkeys(network for network, _, _ in transfers))
+    rows = []
+    for content, style in dict.fromkeys((content, style) for _, content, style in transfers):
+        sources = {"content share": share(images[content]), "style share": share(images[style])}
+        shares = {network: share(transfers[(network, content, style)]) for network in networks}
+        rows.append({"content": content, "style": style, **sources, **{f"{n} share": v for n, v in shares.items()},
+                     **{f"{n} excess": v - max(sources.values()) for n, v in shares.items()}})
+    return rows
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -268,3 +327,62 @@ def style_transfer(
         history["content"].append(content_weight * float(c_final.mean()))
     image = x.detach()
     return StyleResult(image[0] if squeeze else image, s_final.detach(), c_final.detach(), history)
+
+
+@dataclass(frozen=True)
+class StyleSetup:
+    """What every compared network transfers with, so that only the network differs: the style layers, the content
+    layer, the L-BFGS ``steps``, and the content and style images by name (other bundled ones load at ``size``)."""
+
+    layers: tuple[str, ...]
+    content_layer: str
+    steps: int
+    size: int
+    device: torch.device
+    contents: dict[str, torch.Tensor]
+    styles: dict[str, torch.Tensor]
+
+    @classmethod
+    def for_photos(cls, model: nn.Module, contents: Sequence[str], styles: Sequence[str], *, size: int,
+                   content_stage: int, steps: int) -> StyleSetup:
+        """Bundled photographs or textures at ``size`` px on ``model``'s device; every residual stage of ``model`` a
+        style layer (as in the Distill discussion), stage ``content_stage`` the content layer."""
+        layers, device = tuple(stage_layers(model)), _device(model)
+        return cls(layers, layers[content_stage], steps, size, device,
+                   {n: photo_tensor(n, size).to(device) for n in contents},
+                   {n: photo_tensor(n, size).to(device) for n in styles})
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (content, style) pair, contents first."""
+        return [(content, style) for content in self.contents for style in self.styles]
+
+    @property
+    def images(self) -> dict[str, torch.Tensor]:
+        """The content and style images by name."""
+        return {**self.contents, **self.styles}
+
+    def image(self, name: str) -> torch.Tensor:
+        """A content or style image, or any other bundled photograph or texture at the same size and device."""
+        known = self.images
+        return known[name] if name in known else photo_tensor(name, self.size).to(self.device)
+
+    def describe(self) -> str:
+        """The style and content layers, in one line."""
+        style_layers = [stage_name(layer) for layer in self.layers]
+        return f"style layers: {style_layers} | content layer: {stage_name(self.content_layer)}"
+
+    def transfer(self, model: nn.Module, content: str, style: str, weight: float, *,
+                 style_layers: Optional[Sequence[str]] = None,
+                 content_model: Optional[nn.Module] = None) -> StyleResult:
+        """:func:`style_transfer` of the named images at style weight ``weight`` with these settings; ``style_layers``
+        (default: all of them) and ``content_model`` as there."""
+        return style_transfer(model, self.image(content), self.image(style), style_layers or list(self.layers),
+                              self.content_layer, style_weight=weight, steps=self.steps, content_model=content_model)
+
+    def transfer_pairs(self, models: Mapping[str, nn.Module],
+                       weight: float) -> dict[tuple[str, str, str], torch.Tensor]:
+        """Every network's transfer of every content into every style at ``weight``: {(network, content, style):
+        image}."""
+        return {(name, c, s): self.transfer(model, c, s, weight).image for name, model in models.items()
+                for c, s in self.pairs}
