@@ -46,8 +46,7 @@ import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers.book import panels, plots, widgets
-from rrhelpers.optimization.representations import representations
+from rrhelpers.book import panels
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,
@@ -55,7 +54,6 @@ cfg, P, models, test_set, g = rr.chapter_kit(
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 
 picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
-sources = test_x[picked]
 coords, kinds = rr.choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
 print("test images (indices):", picked.tolist())
 print("coordinates:", coords)
@@ -63,22 +61,15 @@ print("coordinates:", coords)
 # %% [markdown]
 # ## Adding features to random images
 #
-# Every coordinate is added to every image, in one batch per model. The solver's callback records the iterates
-# every `snapshot_every` steps for the progressive view below.
+# Every coordinate is added to every image, in one batch per model (`rr.add_features`). The solver's callback
+# records the iterates every `snapshot_every` steps for the progressive view below.
 
 # %%
-batch_sources = sources.repeat(len(coords), 1, 1, 1)
-batch_coords = torch.tensor(coords).repeat_interleave(len(sources))
-added, snapshots = {}, {name: rr.Snapshots() for name in models}
-for name, m in models.items():
-    added[name] = rr.add_feature(m, batch_sources, batch_coords, cfg.steps, cfg.step_size, callback=snapshots[name],
-                                 callback_every=cfg.snapshot_every, progress=True, desc="feature addition").x.cpu()
-largest = {name: representations(m, added[name]).argmax(1).cpu() == batch_coords for name, m in models.items()}
-
+additions = rr.add_features(models, test_x[picked], coords, steps=cfg.steps, step_size=cfg.step_size,
+                            snapshot_every=cfg.snapshot_every, progress=True)
 for name in models:
-    grid = added[name].view(len(coords), len(sources), *sources.shape[1:])
-    plots.image_grid([sources] + list(grid), ["original"] + [f"+ {i}: {k}" for i, k in zip(coords, kinds)],
-                     title=f"{name} model: one feature added to each random test image", size=1.2)
+    panels.additions_panel(additions, name, [f"+ {i}: {k}" for i, k in zip(coords, kinds)]).figure(
+        f"{name} model: one feature added to each random test image", 1.2)
     plt.show()
 
 # %% [markdown]
@@ -88,8 +79,9 @@ for name in models:
 # (brighter: larger) shows where each model drew:
 
 # %%
-panels.change_panel(sources, {name: added[name][: len(sources)] for name in models},
-                    [f"test image {i}" for i in picked.tolist()]).figure(f"coordinate {coords[0]} ({kinds[0]})", 1.2)
+shown = [f"test image {i}" for i in picked.tolist()]
+panels.change_panel(additions.sources, {name: additions.grid(name)[0] for name in models}, shown).figure(
+    f"coordinate {coords[0]} ({kinds[0]})", 1.2)
 plt.show()
 
 # %% [markdown]
@@ -99,10 +91,8 @@ plt.show()
 # coordinate is the largest one, and the image then stops changing.
 
 # %%
-steps_shown = [f"step {step}" for step in snapshots["robust"].steps]
-rows = [snapshots["robust"].of(c * len(sources)) for c in range(len(coords))]
-plots.image_grid(rows, [f"+ {i}" for i in coords], col_labels=steps_shown,
-                 title=f"robust model, test image {int(picked[0])}: iterates of eq. 7", size=0.95)
+rows = {f"+ {i}": ("robust", additions.index(c, 0)) for c, i in enumerate(coords)}
+panels.iterates_panel(additions, rows).figure(f"robust model, test image {int(picked[0])}: iterates of eq. 7", 0.95)
 plt.show()
 
 # %% [markdown]
@@ -112,15 +102,7 @@ plt.show()
 # addition for both models.
 
 # %%
-pages = {}
-for c, (i, kind) in enumerate(zip(coords, kinds)):
-    for s, index in enumerate(picked.tolist()):
-        j = c * len(sources) + s
-        fig = plots.image_grid([snapshots["robust"].of(j), snapshots["standard"].of(j)], ["robust", "standard"],
-                               col_labels=steps_shown, title=f"coordinate {i} ({kind}) added to test image {index}",
-                               size=0.95)
-        pages[(f"{i} ({kind})", f"test image {index}")] = widgets.figure_png(fig, dpi=72, colors=64)  # 48 pages: light
-display(widgets.grid_picker(pages, ["coordinate", "image"]))
+display(panels.addition_picker(additions, [f"{i} ({k})" for i, k in zip(coords, kinds)], shown))
 
 # %% [markdown]
 # ## Add any coordinate to any test image (live)
@@ -161,26 +143,15 @@ display(panels.addition_live(models, test_x, start_coordinate=coords[0], start_i
 #    from the maximiser.
 
 # %%
-judge = rr.content_judge(P)
-success = {name: largest[name].float().mean().item() for name in models}
-maximiser = rr.visualize(models["robust"], batch_sources, batch_coords, cfg.steps, cfg.step_size, progress=True,
+maximiser = rr.visualize(models["robust"], *additions.batch, cfg.steps, cfg.step_size, progress=True,
                          desc="unconstrained maximiser").x.cpu()
-source_labels = test_y[picked].repeat(len(coords))
-kept = {label: (judge(images) == source_labels).float().mean().item()
-        for label, images in (("added", added["robust"]), ("maximiser", maximiser))}
-ok = largest["robust"]
-to_source = (added["robust"] - batch_sources).flatten(1).norm(dim=1)[ok]
-to_maximiser = (added["robust"] - maximiser).flatten(1).norm(dim=1)[ok]
-chosen = torch.tensor([kind != "random" for kind in kinds]).repeat_interleave(len(sources))
+success = {name: additions.success(name, [kind != "random" for kind in kinds]) for name in models}
+kept = rr.source_kept(rr.content_judge(P), additions.added["robust"], maximiser, additions.per_addition(test_y[picked]))
 for name in models:
-    print(f"{name:8s}: coordinate i became the largest in {success[name]:.0%} of {len(batch_coords)} additions "
-          f"(chosen {largest[name][chosen].float().mean():.0%}, random {largest[name][~chosen].float().mean():.0%})")
-print(f"robust: the judge recognises the source in {kept['added']:.0%} of the additions and in "
-      f"{kept['maximiser']:.0%} of the unconstrained maximisers")
-print(f"robust, additions that stopped: moved {to_source.mean():.2f} (median {to_source.median():.2f}) from the "
-      f"source, {to_maximiser.mean():.2f} from the maximiser (L2, means); a test digit's norm: "
-      f"{test_x.flatten(1).norm(dim=1).median():.2f} (median)")
-rr.check_claim("largest.robust_minus_standard", success["robust"] - success["standard"], at_least=0.0,
+    print(f"{name:8s}: {success[name]}")
+print(f"robust: {kept}")
+print(f"robust, additions that stopped: {additions.distances('robust', maximiser, test_x)}")
+rr.check_claim("largest.robust_minus_standard", success["robust"].share - success["standard"].share, at_least=0.0,
                why="robust features should be easier to add one at a time")
-rr.check_claim("source_kept.added_minus_maximiser", kept["added"] - kept["maximiser"], at_least=0.0,
+rr.check_claim("source_kept.added_minus_maximiser", kept.advantage, at_least=0.0,
                why="stopping at eq. 7's clip should preserve the source's content")

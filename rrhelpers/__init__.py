@@ -36,10 +36,12 @@ from .optimization.representations import (
     accentuate,
     accentuation_gains,
     add_feature,
+    add_features,
     choose_coordinates,
     class_pictures,
     evenly_spaced_classes,
     extreme_images,
+    FeatureAdditions,
     input_gradient,
     interpolate,
     invert,
@@ -68,7 +70,7 @@ from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
-from .book.judges import content_judge, content_judges, recognised
+from .book.judges import content_judge, content_judges, recognised, source_kept
 from .book.kit import ChapterKit, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
@@ -80,6 +82,7 @@ __all__ = [
     "accuracy",
     "Activations",
     "add_feature",
+    "add_features",
     "apgd_robust",
     "AttackConfig",
     "bootstrap_mean_ci",
@@ -106,6 +109,7 @@ __all__ = [
     "evenly_spaced_classes",
     "extreme_images",
     "fast_adversarial_training",
+    "FeatureAdditions",
     "FeedforwardInverter",
     "generate",
     "generate_from_gaussian",
@@ -169,6 +173,7 @@ __all__ = [
     "Snapshots",
     "solve",
     "SolverResult",
+    "source_kept",
     "square_masks",
     "ssim",
     "stage_layers",

@@ -154,3 +154,15 @@ def test_shuffled_by_correctness_partitions_the_images_in_a_seeded_order():
     assert (predicted[wrong] != y[wrong]).all() and (predicted[right] == y[right]).all()
     again = rr.shuffled_by_correctness(model, x, y, generator=torch.Generator().manual_seed(0))
     assert torch.equal(wrong, again[0]) and torch.equal(right, again[1])
+
+
+def test_source_kept_compares_what_the_judge_recognises_in_additions_and_maximisers():
+    judge = lambda images: images.flatten(1)[:, 0].round().long()  # noqa: E731 - reads the label off the first pixel
+    labels = torch.tensor([1, 0, 1, 1])
+    added = torch.tensor([1.0, 0.0, 1.0, 0.0]).view(-1, 1, 1, 1)
+    maximisers = torch.tensor([0.0, 0.0, 0.0, 1.0]).view(-1, 1, 1, 1)
+    assert rr.recognised({"j": judge}, added, labels) == {"j": 0.75}
+    kept = rr.source_kept(judge, added, maximisers, labels)
+    assert (kept.added, kept.maximiser, kept.advantage) == (0.75, 0.5, 0.25)
+    assert str(kept) == ("the judge recognises the source in 75% of the additions and in 50% of the unconstrained "
+                         "maximisers")

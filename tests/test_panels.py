@@ -6,6 +6,7 @@ import pytest
 import torch
 from matplotlib import pyplot as plt
 
+import rrhelpers as rr
 from rrhelpers.book import panels, plots
 
 from .conftest import tiny_model
@@ -173,3 +174,20 @@ def test_rf_bars_and_annotated_curves_draw_one_series_per_network():
     fig = plots.image_row({"a": torch.zeros(1, 3, 4, 4), "b": torch.ones(1, 3, 4, 4)})
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     plt.close(fig)
+
+
+def test_addition_panels_show_sources_iterates_and_a_picker_page_per_pair():
+    models = {"robust": tiny_model().eval(), "standard": tiny_model(seed=1).eval()}
+    sources = torch.rand(2, 1, 8, 8)
+    additions = rr.add_features(models, sources, [1, 3, 4], steps=4, step_size=0.1, snapshot_every=2)
+    panel = panels.additions_panel(additions, "standard", ["a", "b", "c"])
+    assert panel.row_labels == ["original", "a", "b", "c"] and torch.equal(panel.rows[0], sources)
+    assert torch.equal(panel.rows[2], additions.added["standard"][2:4])
+    iterates = panels.iterates_panel(additions, {"first": ("robust", 0), "last": ("standard", 5)})
+    assert iterates.row_labels == ["first", "last"] and iterates.column_labels == ["step 0", "step 2", "step 4"]
+    assert torch.equal(iterates.rows[1][-1], additions.added["standard"][5])
+    picker = panels.addition_picker(additions, ["a", "b", "c"], ["p", "q"])
+    coordinate, image = picker.children[:2]
+    assert coordinate.options == ("a", "b", "c") and image.options == ("p", "q")
+    pages = picker.children[2].children[2].children  # coordinate c, then one image per source
+    assert len(pages) == 2 and all(bytes(page.value).startswith(b"\x89PNG") for page in pages)

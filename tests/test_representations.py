@@ -297,3 +297,33 @@ def test_inversion_measures_report_distance_similarity_and_error():
     shifted = rr.SolverResult(x=(goals + 0.1).clamp(0, 1), value=torch.zeros(3), start_value=torch.ones(3),
                               history=[])
     assert rr.inversion_measures(shifted, goals)["pixel"] > 0
+
+
+def test_add_features_adds_every_coordinate_to_every_source_with_each_model():
+    models = {"robust": tiny_model(), "standard": tiny_model(seed=1)}
+    sources = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    additions = R.add_features(models, sources, [2, 5], steps=5, step_size=0.2, snapshot_every=2)
+    images, indices = additions.batch
+    assert indices.tolist() == [2, 2, 2, 5, 5, 5] and torch.equal(images[4], sources[1]) and additions.index(1, 1) == 4
+    for name, model in models.items():
+        alone = R.add_feature(model, sources[1:2], 5, 5, 0.2).x.cpu()[0]
+        assert torch.allclose(additions.grid(name)[1, 1], alone, atol=1e-5)
+        assert additions.snapshots[name].steps == [0, 2, 4, 5]
+        assert torch.equal(additions.snapshots[name].of(4)[-1], additions.added[name][4])
+        assert torch.equal(additions.largest[name],
+                           R.representations(model, additions.added[name]).argmax(1).cpu() == indices)
+
+
+def test_feature_additions_summarise_success_by_kind_and_distances_of_those_that_stopped():
+    sources = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 0.25)])
+    steps = torch.tensor([0.5, 1.0, 1.5, 2.0]).view(-1, 1, 1, 1)  # addition j moves by (j + 1) in L2
+    added = sources.repeat(2, 1, 1, 1) + steps
+    additions = R.FeatureAdditions(sources, [7, 9], {"m": added}, {}, {"m": torch.tensor([True, True, False, True])})
+    assert additions.per_addition(torch.tensor([3, 4])).tolist() == [3, 4, 3, 4]
+    success = additions.success("m", [True, False])
+    assert success.chosen.tolist() == [True, True, False, False] and success.share == 0.75
+    assert str(success) == "coordinate i became the largest in 75% of 4 additions (chosen 100%, random 50%)"
+    distances = additions.distances("m", added - torch.tensor([1.0, 0, 0, 0]).view(-1, 1, 1, 1), torch.ones(3, 1, 2, 2))
+    assert distances.to_source.tolist() == [1.0, 2.0, 4.0] and distances.to_maximiser.tolist() == [2.0, 0.0, 0.0]
+    assert str(distances) == ("moved 2.33 (median 2.00) from the source, 0.67 from the maximiser (L2, means); "
+                              "a test digit's norm: 2.00 (median)")

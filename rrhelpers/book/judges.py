@@ -7,7 +7,7 @@ chapters compare), its ImageNet classes mapped to the dataset's (Restricted Imag
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -52,6 +52,34 @@ def content_judges(profile: Profile) -> dict[str, Judge]:
     return {name: content_judge(profile, name) for name in profile.judges}
 
 
+def recognised_share(judge: Judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of ``images`` that ``judge`` labels as ``labels``."""
+    return (judge(images).cpu() == labels.cpu()).float().mean().item()
+
+
 def recognised(judges: dict[str, Judge], images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """For each judge, the fraction of ``images`` it labels as ``labels``."""
-    return {name: (judge(images).cpu() == labels.cpu()).float().mean().item() for name, judge in judges.items()}
+    return {name: recognised_share(judge, images, labels) for name, judge in judges.items()}
+
+
+class SourceKept(NamedTuple):
+    """How often a judge still recognises the source's class in eq. 7's additions and in the unconstrained maximisers
+    (eq. 4) of the same coordinates from the same sources; it prints as a one-line summary."""
+
+    added: float
+    maximiser: float
+
+    @property
+    def advantage(self) -> float:
+        """Share kept by the additions minus that kept by the maximisers: above 0 if stopping at the clip helps."""
+        return self.added - self.maximiser
+
+    def __str__(self) -> str:
+        return (f"the judge recognises the source in {self.added:.0%} of the additions and in {self.maximiser:.0%} of "
+                "the unconstrained maximisers")
+
+
+def source_kept(judge: Judge, added: torch.Tensor, maximisers: torch.Tensor, labels: torch.Tensor) -> SourceKept:
+    """Whether feature additions keep their source's content (chapter 5's claim): the share of ``added`` and of
+    ``maximisers`` that ``judge`` labels as their sources' ``labels``."""
+    return SourceKept(recognised_share(judge, added, labels), recognised_share(judge, maximisers, labels))

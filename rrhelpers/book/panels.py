@@ -15,7 +15,7 @@ from ..data import PHOTO_NAMES, TEXTURE_NAMES
 from ..networks.models import RobustModel
 from ..optimization.activations import stage_name
 from ..optimization.layer_robustness import LayerRobustness
-from ..optimization.representations import accentuate, add_feature, input_gradient
+from ..optimization.representations import FeatureAdditions, accentuate, add_feature, input_gradient
 from ..optimization.style import StyleSetup
 from ..optimization.synthesis import ClassConditionalGaussian, generate_from_gaussian
 from . import plots, widgets
@@ -134,6 +134,33 @@ def addition_live(models: dict[str, RobustModel], images: torch.Tensor, *, start
                                                 description="coordinate"),
         "image": ipywidgets.BoundedIntText(value=start_image, min=0, max=len(images) - 1, description="test image"),
     }, render)
+
+
+def additions_panel(additions: FeatureAdditions, name: str, coordinate_labels: Sequence[str]) -> Panel:
+    """Chapter 5's additions by model ``name``: the sources, then a row per coordinate with it added to each source
+    (labelled ``coordinate_labels``)."""
+    return Panel([additions.sources, *additions.grid(name)], ["original", *coordinate_labels], [])
+
+
+def iterates_panel(additions: FeatureAdditions, rows: Mapping[str, tuple[str, int]]) -> Panel:
+    """Recorded iterates of eq. 7 (Appendix B.4.2), one row per ``{label: (model, addition)}``, one column per
+    snapshot step: the feature growing until the coordinate is the largest."""
+    steps = additions.snapshots[next(iter(rows.values()))[0]].steps
+    return Panel([additions.snapshots[name].of(j) for name, j in rows.values()], list(rows),
+                 [f"step {step}" for step in steps])
+
+
+def addition_picker(additions: FeatureAdditions, coordinate_labels: Sequence[str],
+                    source_labels: Sequence[str]) -> ipywidgets.VBox:
+    """A picker over every (coordinate, source) of ``additions``: each model's iterates of that addition (precomputed
+    small pages, so it works in the static book)."""
+    pages = {}
+    for c, coordinate in enumerate(coordinate_labels):
+        for s, source in enumerate(source_labels):
+            panel = iterates_panel(additions, {name: (name, additions.index(c, s)) for name in additions.added})
+            fig = panel.figure(f"coordinate {coordinate} added to {source}", 0.95)
+            pages[(coordinate, source)] = widgets.figure_png(fig, dpi=72, colors=64)  # dozens of pages: keep them light
+    return widgets.grid_picker(pages, ["coordinate", "image"])
 
 
 def change_panel(originals: torch.Tensor, edited: dict[str, torch.Tensor], column_labels: Sequence[str]) -> Panel:

@@ -6,7 +6,8 @@ tensors built from several), so the chapters and users share one implementation 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from ..networks.foreign import FOREIGN_PREFIXES
 from ..networks.models import RobustModel, eval_mode, frozen
 from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, RepresentationDistance
 from .problems import solve
-from .solver import SolverResult, memory_format_of
+from .solver import Snapshots, SolverResult, memory_format_of
 from ..validation import check_images
 
 
@@ -127,6 +128,97 @@ def add_feature(model: RobustModel, images: torch.Tensor, index: int | torch.Ten
     kwargs.setdefault("track_best", False)
     return solve(model, ClippedCoordinate(model, index), images, constraint=eps, steps=steps, step_size=step_size,
                  maximize=True, **{"desc": "feature addition", **kwargs})
+
+
+class AdditionSuccess(NamedTuple):
+    """Per addition, whether its coordinate became the largest one of R(x), and whether the coordinate was a chosen
+    (class-indicative) one; it prints as a one-line summary."""
+
+    largest: torch.Tensor
+    chosen: torch.Tensor
+
+    @property
+    def share(self) -> float:
+        """Share of the additions whose coordinate became the largest."""
+        return self.largest.float().mean().item()
+
+    def __str__(self) -> str:
+        return (f"coordinate i became the largest in {self.share:.0%} of {len(self.largest)} additions "
+                f"(chosen {self.largest[self.chosen].float().mean():.0%}, "
+                f"random {self.largest[~self.chosen].float().mean():.0%})")
+
+
+class AdditionDistances(NamedTuple):
+    """For the additions that stopped, the L2 distances to their sources and to the unconstrained maximisers, beside
+    the median norm of a reference image (how large such a change is); it prints as a one-line summary."""
+
+    to_source: torch.Tensor
+    to_maximiser: torch.Tensor
+    reference_norm: float
+
+    def __str__(self) -> str:
+        return (f"moved {self.to_source.mean():.2f} (median {self.to_source.median():.2f}) from the source, "
+                f"{self.to_maximiser.mean():.2f} from the maximiser (L2, means); a test digit's norm: "
+                f"{self.reference_norm:.2f} (median)")
+
+
+@dataclass(frozen=True)
+class FeatureAdditions:
+    """Eq. 7 for every (source, coordinate) pair with each model (:func:`add_features`), on the CPU: addition
+    ``j = c * len(sources) + s`` adds ``coordinates[c]`` to ``sources[s]``."""
+
+    sources: torch.Tensor
+    coordinates: list[int]
+    added: dict[str, torch.Tensor]
+    """The last iterates, one per addition, per model."""
+    snapshots: dict[str, Snapshots]
+    largest: dict[str, torch.Tensor]
+    """Per model and addition, whether the coordinate became the largest one of R(x) (eq. 7's clip was reached)."""
+
+    def per_addition(self, values: torch.Tensor) -> torch.Tensor:
+        """A value per source (the sources themselves, their labels) repeated for every addition, in batch order."""
+        return values.repeat(len(self.coordinates), *[1] * (values.dim() - 1))
+
+    @property
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The source images and the coordinates of all additions, in order: the solver's batch."""
+        return self.per_addition(self.sources), torch.tensor(self.coordinates).repeat_interleave(len(self.sources))
+
+    def index(self, coordinate: int, source: int) -> int:
+        """The addition of the ``coordinate``-th coordinate to the ``source``-th source."""
+        return coordinate * len(self.sources) + source
+
+    def grid(self, name: str) -> torch.Tensor:
+        """Model ``name``'s additions as (coordinates, sources, C, H, W)."""
+        return self.added[name].view(len(self.coordinates), *self.sources.shape)
+
+    def success(self, name: str, chosen: Sequence[bool]) -> AdditionSuccess:
+        """How often model ``name``'s coordinate became the largest, with ``chosen`` marking each coordinate as
+        chosen (class-indicative) or random."""
+        return AdditionSuccess(self.largest[name], torch.tensor(list(chosen)).repeat_interleave(len(self.sources)))
+
+    def distances(self, name: str, maximisers: torch.Tensor, reference: torch.Tensor) -> AdditionDistances:
+        """How far model ``name``'s additions that stopped moved from their sources and lie from the unconstrained
+        ``maximisers`` of the same coordinates (:func:`visualize`), against the median norm of ``reference``."""
+        stopped, added = self.largest[name], self.added[name]
+        return AdditionDistances((added - self.batch[0]).flatten(1).norm(dim=1)[stopped],
+                                 (added - maximisers).flatten(1).norm(dim=1)[stopped],
+                                 reference.flatten(1).norm(dim=1).median().item())
+
+
+def add_features(models: Mapping[str, RobustModel], sources: torch.Tensor, coordinates: Sequence[int], *, steps: int,
+                 step_size: float, snapshot_every: int, **kwargs) -> FeatureAdditions:
+    """Chapter 5's batch: every coordinate added to every source with each model (:func:`add_feature`, one solver
+    run per model), the iterates recorded every ``snapshot_every`` steps and whether each coordinate became the
+    largest."""
+    additions = FeatureAdditions(sources.cpu(), list(coordinates), {}, {name: Snapshots() for name in models}, {})
+    images, indices = additions.batch
+    for name, model in models.items():
+        added = add_feature(model, images, indices, steps, step_size, callback=additions.snapshots[name],
+                            callback_every=snapshot_every, **kwargs).x.cpu()
+        additions.added[name] = added
+        additions.largest[name] = representations(model, added).argmax(1).cpu() == indices
+    return additions
 
 
 def pixel_blend(start: torch.Tensor, end: torch.Tensor, frames: int = 8) -> torch.Tensor:
