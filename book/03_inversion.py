@@ -45,13 +45,12 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, plots, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(
+cfg, P, models, test_set, _ = rr.chapter_kit(
     profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,
     noise_mean=noise_mean, noise_std=noise_std, seed=seed)
 
-order = torch.randperm(len(test_set), generator=g)
-targets, target_labels = test_set.tensors(order[: cfg.images])
-other_images, _ = test_set.tensors(order[cfg.images : 2 * cfg.images])
+x, y = rr.sample(test_set, 2 * cfg.images, seed=cfg.seed)  # the targets, then as many other images as seeds
+targets, target_labels, other_images = x[: cfg.images], y[: cfg.images], x[cfg.images :]
 noise = rr.noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
 ood, ood_names = rr.out_of_distribution(targets.shape[1], targets.shape[-1])
 ood_noise = rr.noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
@@ -88,17 +87,14 @@ plt.show()
 # ## Convergence
 #
 # The relative representation error $\|R(x) - R(x_{targ})\|_2 / \|R(x_{targ})\|_2$ per step, averaged over the
-# targets. The step size decays to zero, so the curves flatten where the solver has settled.
+# targets. The step size decays to zero, so the curves flatten where the solver has settled. The final errors (mean
+# and median per model) are printed with the claim check below.
 
 # %%
 plots.solver_curves({label: {name: r.history for name, r in results.items()} for label, results in
                      (("from noise", from_noise), ("from images", from_images))}, "relative representation error",
                     "Inversion (eq. 5) converging")
 plt.show()
-final_error = {label: {name: r.value.mean().item() for name, r in results.items()}
-               for label, results in (("from noise", from_noise), ("from images", from_images))}
-for label, by_model in final_error.items():
-    print(f"{label:12s}: final relative error " + ", ".join(f"{n} {v:.3f}" for n, v in by_model.items()))
 
 # %% [markdown]
 # ## Out-of-distribution targets
@@ -167,9 +163,7 @@ display(widgets.picker(inverted.column_pages(2.2), description="target"))
 
 # %%
 judges = rr.content_judges(P)
-measured = {setting: {name: {**rr.inversion_measures(r, goals),
-                             **(rr.recognised(judges, r.x.cpu(), labels) if labels is not None else {})}
-                      for name, r in results.items()}
+measured = {setting: rr.inversion_scores(results, goals, labels, judges)
             for setting, (results, goals, labels) in {"from noise": (from_noise, targets, target_labels),
                                                       "from images": (from_images, targets, target_labels),
                                                       "out of distribution": (from_noise_ood, ood, None)}.items()}

@@ -70,7 +70,7 @@ from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
-from .book.judges import content_judge, content_judges, recognised, source_kept
+from .book.judges import content_judge, content_judges, inversion_scores, recognised, source_kept
 from .book.kit import ChapterKit, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
@@ -124,6 +124,7 @@ __all__ = [
     "InputError",
     "interpolate",
     "inversion_measures",
+    "inversion_scores",
     "invert",
     "invert_together",
     "InverterConfig",

@@ -166,3 +166,17 @@ def test_source_kept_compares_what_the_judge_recognises_in_additions_and_maximis
     assert (kept.added, kept.maximiser, kept.advantage) == (0.75, 0.5, 0.25)
     assert str(kept) == ("the judge recognises the source in 75% of the additions and in 50% of the unconstrained "
                          "maximisers")
+
+
+def test_inversion_scores_add_the_judges_shares_where_labels_are_known():
+    from rrhelpers.optimization.solver import SolverResult
+
+    goals = torch.rand(4, 1, 8, 8)
+    result = SolverResult(x=goals.clone(), value=torch.tensor([0.1, 0.2, 0.3, 0.4]), start_value=torch.ones(4),
+                          history=[])
+    labels = torch.tensor([1, 1, 2, 2])
+    judges = {"always one": lambda images: torch.ones(len(images), dtype=torch.long)}
+    scores = rr.inversion_scores({"robust": result}, goals, labels, judges)
+    assert scores["robust"]["always one"] == 0.5 and scores["robust"]["pixel"] == 0.0
+    assert abs(scores["robust"]["error"] - 0.25) < 1e-6 and abs(scores["robust"]["ssim"] - 1.0) < 1e-4
+    assert set(rr.inversion_scores({"robust": result}, goals)["robust"]) == {"pixel", "ssim", "error", "median error"}

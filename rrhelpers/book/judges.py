@@ -7,14 +7,15 @@ chapters compare), its ImageNet classes mapped to the dataset's (Restricted Imag
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Optional
 
 import torch
 
 from ..data import RESTRICTED_IMAGENET_LABELS, load_dataset, sample
-from ..learning.evaluation import knn_predict
+from ..learning.evaluation import inversion_measures, knn_predict
 from .profiles import Profile
 from ..networks.zoo import load_model
+from ..optimization.solver import SolverResult
 
 Judge = Callable[[torch.Tensor], torch.Tensor]
 """Images (B, C, H, W) in [0, 1] -> the labels (B,) of the dataset the judge was made for (-1: none of them)."""
@@ -60,6 +61,15 @@ def recognised_share(judge: Judge, images: torch.Tensor, labels: torch.Tensor) -
 def recognised(judges: dict[str, Judge], images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """For each judge, the fraction of ``images`` it labels as ``labels``."""
     return {name: recognised_share(judge, images, labels) for name, judge in judges.items()}
+
+
+def inversion_scores(results: Mapping[str, SolverResult], goals: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                     judges: Optional[dict[str, Judge]] = None) -> dict[str, dict[str, float]]:
+    """Per model, how close its inversion came to ``goals`` (:func:`inversion_measures`) and, where the goals'
+    ``labels`` are known, the share of the inversions each judge recognises as them."""
+    return {name: {**inversion_measures(result, goals),
+                   **(recognised(judges or {}, result.x.cpu(), labels) if labels is not None else {})}
+            for name, result in results.items()}
 
 
 class SourceKept(NamedTuple):
