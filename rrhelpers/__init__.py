@@ -41,6 +41,7 @@ from .optimization.representations import (
     input_gradient,
     interpolate,
     invert,
+    invert_from_noise,
     invert_together,
     match_representation,
     noise_seeds,
@@ -59,13 +60,14 @@ from .optimization.style import (StyleResult, high_frequency_share, relative_sty
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
                                   inversion_measures, knn_predict, masked_rms_error, nearest_distance,
-                                  shuffled_by_correctness, ssim)
-from .learning.inverter import FeedforwardInverter, classifier_condition
+                                  paired_difference, reconstruction_quality, shuffled_by_correctness, ssim,
+                                  timed_per_image)
+from .learning.inverter import FeedforwardInverter, classifier_condition, reconstructed_mistakes, what_survives
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
 from .book.judges import content_judge, content_judges, recognised
-from .book.kit import ChapterKit, chapter_kit
+from .book.kit import ChapterKit, chapter_inverters, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile
 
 __version__ = "0.1.0"
@@ -79,6 +81,7 @@ __all__ = [
     "apgd_robust",
     "AttackConfig",
     "bootstrap_mean_ci",
+    "chapter_inverters",
     "chapter_kit",
     "chapter_settings",
     "ChapterKit",
@@ -112,6 +115,7 @@ __all__ = [
     "interpolate",
     "inversion_measures",
     "invert",
+    "invert_from_noise",
     "invert_together",
     "InverterConfig",
     "knn_predict",
@@ -133,6 +137,7 @@ __all__ = [
     "Objective",
     "optimize",
     "out_of_distribution",
+    "paired_difference",
     "path_progress",
     "pgd_attack",
     "photo_tensor",
@@ -144,6 +149,8 @@ __all__ = [
     "RandomlyTransformed",
     "RECIPES",
     "recognised",
+    "reconstructed_mistakes",
+    "reconstruction_quality",
     "relative_style_distance",
     "RepresentationDistance",
     "rf_difference",
@@ -160,6 +167,7 @@ __all__ = [
     "stage_layers",
     "style_transfer",
     "StyleResult",
+    "timed_per_image",
     "top_image_alignment",
     "top_weighted_coordinates",
     "train",
@@ -171,5 +179,6 @@ __all__ = [
     "untrained_judges",
     "visualize",
     "visualize_class",
+    "what_survives",
     "wrap_classifier",
 ]
