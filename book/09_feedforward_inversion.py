@@ -49,27 +49,18 @@ shift = None  # pixels by which images are shifted to test what the logits keep 
 seed = None  # which test images; None: 0
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
+from rrhelpers.book import panels, plots, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(
+cfg, P, models, test_set, _ = rr.chapter_kit(
     profile, "feedforward_inversion", epochs=epochs, adversarial_weight=adversarial_weight,
     feature_weight=feature_weight, images=images, claim_images=claim_images, shift=shift, seed=seed)
-iterative_cfg = rr.chapter_settings(profile, "inversion", steps=iterative_steps)  # chapter 3's inversion
-inverter_config = rr.InverterConfig.from_settings(cfg)
-inverters = {k: rr.load_inverter(getattr(P, k), inverter_config, device=P.device) for k in models}
-train_set = rr.load_dataset(P.dataset, "train")
-
-order = torch.randperm(len(test_set), generator=g)
-shown, shown_labels = test_set.tensors(order[: cfg.images])
-held_out, held_out_labels = test_set.tensors(order[: cfg.claim_images])
+inverters = rr.chapter_inverters(cfg)
+shown, shown_labels = rr.sample(test_set, cfg.images, seed=cfg.seed)  # the same random order for both
+held_out, held_out_labels = rr.sample(test_set, cfg.claim_images, seed=cfg.seed)
 
 # %% [markdown]
 # ## Training
@@ -80,13 +71,10 @@ held_out, held_out_labels = test_set.tensors(order[: cfg.claim_images])
 # are not comparable with each other).
 
 # %%
-losses = [key for key in ("pixel", "feature") if key in inverters["robust"].metadata["history"][0]]
-plots.loss_curves({name: inverter.metadata["history"] for name, inverter in inverters.items()}, losses)
+plots.loss_curves({name: inverter.metadata["history"] for name, inverter in inverters.items()}, ("pixel", "feature"))
 plt.show()
 for name, inverter in inverters.items():
-    history = inverter.metadata["history"]
-    print(f"{name:8s}: trained {len(history)} epochs in {sum(h['seconds'] for h in history):.0f} s; "
-          f"final pixel loss {history[-1]['pixel']:.4f}")
+    print(f"{name:8s}: {inverter.training_summary()}")
 
 # %% [markdown]
 # ## Reconstructions of held-out digits
@@ -96,19 +84,15 @@ for name, inverter in inverters.items():
 # chapter 3's settings.
 
 # %%
-reconstructions = {name: inverters[name].reconstruct(models[name], shown).cpu() for name in models}
-noise = rr.noise_seeds(shown.shape, mean=iterative_cfg.noise_mean, std=iterative_cfg.noise_std, seed=cfg.seed)
-iterative, iterative_seconds = {}, {}
-for name, model in models.items():
-    started = time.perf_counter()
-    iterative[name] = rr.invert(model, shown, noise, iterative_cfg.steps, iterative_cfg.step_size,
-                                step_schedule=iterative_cfg.step_schedule, desc=f"{name}, iterative").x.cpu()
-    iterative_seconds[name] = time.perf_counter() - started
-plots.image_grid([shown, reconstructions["robust"], reconstructions["standard"], iterative["robust"],
-                  iterative["standard"]],
-                 ["original", "robust\nfeedforward", "standard\nfeedforward", "robust\niterative",
-                  "standard\niterative"], size=1.2)
-plt.show()
+iterative_cfg = rr.chapter_settings(profile, "inversion", steps=iterative_steps)  # chapter 3's inversion
+iterative = {name: rr.timed_per_image(lambda x: rr.invert_from_noise(
+                 model, x, iterative_cfg, seed=cfg.seed, desc=f"{name}, iterative").x, shown)
+             for name, model in models.items()}  # each model's inversions, and the seconds they took per image
+feedforward = {name: inverters[name].reconstruct(model, shown).cpu() for name, model in models.items()}
+compared = panels.Panel([shown, *feedforward.values(), *(timed.output for timed in iterative.values())],
+                        ["original"] + [f"{n}\n{kind}" for kind in ("feedforward", "iterative") for n in models],
+                        [f"image {i}\nlabel {test_set.classes[c]}" for i, c in enumerate(shown_labels.tolist())])
+compared.show(size=1.2)
 
 # %% [markdown]
 # Ten logits are enough to redraw a digit in its own hand: slant, width and stroke weight survive in both
@@ -127,9 +111,7 @@ plt.show()
 
 # %%
 ood, ood_names = rr.out_of_distribution(shown.shape[1], shown.shape[-1])
-ood_rows = [ood] + [inverters[name].reconstruct(models[name], ood).cpu() for name in models]
-plots.image_grid(ood_rows, ["original", "robust", "standard"], col_labels=ood_names, size=1.3)
-plt.show()
+panels.reconstruction_panel(inverters, models, ood, ood_names).show(size=1.3)
 
 # %% [markdown]
 # ## What survives in the logits: position and brightness
@@ -139,24 +121,12 @@ plt.show()
 # reconstruction's centre of mass, and the mean brightness of the reconstruction relative to the unchanged image's.
 
 # %%
-probe = held_out[:100]
-variants = {f"shift {-cfg.shift:+d} px": rr.shift_horizontally(probe, -cfg.shift), "unchanged": probe,
-            f"shift {cfg.shift:+d} px": rr.shift_horizontally(probe, cfg.shift), "half brightness": probe * 0.5}
-survival = {}
-for name in models:
-    recon = {k: inverters[name].reconstruct(models[name], v).cpu() for k, v in variants.items()}
-    base = recon["unchanged"]
-    centre = rr.horizontal_centre(base)
-    survival[name] = {side: (rr.horizontal_centre(recon[f"shift {dx:+d} px"]) - centre).mean().item()
-                      for side, dx in (("moves left", -cfg.shift), ("moves right", cfg.shift))}
-    survival[name]["brightness"] = (recon["half brightness"].mean() / base.mean()).item()
+for name, model in models.items():
+    kept = rr.what_survives(inverters[name], model, held_out[:100], cfg.shift)
     print(f"{name:8s}: images shifted by -{cfg.shift}/+{cfg.shift} px -> reconstructions move "
-          f"{survival[name]['moves left']:+.2f}/{survival[name]['moves right']:+.2f} px; "
-          f"half brightness -> reconstruction brightness x{survival[name]['brightness']:.2f}")
-example = torch.stack([v[0] for v in variants.values()])
-plots.image_grid([example] + [inverters[n].reconstruct(models[n], example).cpu() for n in models],
-                 ["input", "robust", "standard"], col_labels=list(variants), size=1.3)
-plt.show()
+          f"{kept['moves left']:+.2f}/{kept['moves right']:+.2f} px; "
+          f"half brightness -> reconstruction brightness x{kept['brightness']:.2f}")
+panels.probe_panel(inverters, models, held_out[:1], cfg.shift).show(size=1.3)
 
 # %% [markdown]
 # Neither classifier's logits say where the digit is: the reconstructions stay centred, whichever way the digit
@@ -169,28 +139,14 @@ plt.show()
 #
 # The generator decodes any vector, so the logits can be edited before decoding: scaled (more or less confident),
 # or moved a fraction $t$ of the way towards the mean logits of another class,
-# $\ell' = \ell + t\,(\bar\ell_k - \ell)$.
+# $\ell' = \ell + t\,(\bar\ell_k - \ell)$. Each column of the figure is one scale (rows "scaled": x1 is the image's
+# own logits, x0 all-zero logits) and one fraction (rows "towards": $t=0$ is the image's own logits, $t=1$ the other
+# class's mean).
 
 # %%
-train_x, train_y = train_set.tensors()
-source = shown[:1]
-source_label = int(shown_labels[0])
-goal_class = (source_label + 1) % len(test_set.classes)
-scales = (0.0, 0.5, 1.0, 2.0, 4.0)
-fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
-manipulated = []
-for name, model in models.items():
-    logits = rr.classifier_condition(model, source)
-    class_mean = rr.classifier_condition(model, train_x[train_y == goal_class]).mean(0, keepdim=True)
-    scaled = torch.cat([logits * s for s in scales])
-    moved = torch.cat([logits + t * (class_mean - logits) for t in fractions])
-    manipulated += [inverters[name](scaled).cpu(), inverters[name](moved).cpu()]
-labels = [f"x{s:g} / t={t:g}" for s, t in zip(scales, fractions)]
-plots.image_grid(manipulated, ["robust\nscaled", "robust\ntowards", "standard\nscaled", "standard\ntowards"],
-                 col_labels=labels, size=1.3,
-                 title=f"a '{test_set.classes[source_label]}': logits scaled, and moved towards class "
-                       f"'{test_set.classes[goal_class]}'")
-plt.show()
+source, goal = int(shown_labels[0]), (int(shown_labels[0]) + 1) % len(test_set.classes)  # goal: the next class
+panels.logit_edit_panel(inverters, models, shown[:1], rr.load_dataset(P.dataset, "train"), goal).show(
+    f"a '{test_set.classes[source]}': logits scaled, and moved towards class '{test_set.classes[goal]}'", size=1.3)
 
 # %% [markdown]
 # ## Correctly and wrongly classified images
@@ -199,21 +155,13 @@ plt.show()
 # one? A pixel-space 5-nearest-neighbour classifier (which knows neither network) reads the reconstructions.
 
 # %%
-all_x, all_y = test_set.tensors()
+judge = rr.content_judge(P, "knn")
 for name, model in models.items():
-    predicted = model.predict(all_x).cpu()
-    wrong = (predicted != all_y).nonzero()[:, 0]
-    recon = inverters[name].reconstruct(model, all_x[wrong]).cpu()
-    read = rr.knn_predict(train_x, train_y, recon)
-    print(f"{name:8s}: {len(wrong)} of {len(all_y)} test images misclassified; their reconstructions read as the "
-          f"predicted class {(read == predicted[wrong]).float().mean():.0%}, as the true class "
-          f"{(read == all_y[wrong]).float().mean():.0%}")
-    if len(wrong):
-        k = min(8, len(wrong))
-        plots.image_grid([all_x[wrong[:k]], recon[:k]], ["original", "reconstruction"],
-                         col_labels=[f"{int(all_y[i])} -> {int(predicted[i])}" for i in wrong[:k]],
-                         title=f"{name}: misclassified (true -> predicted)", size=1.2)
-        plt.show()
+    wrong = rr.reconstructed_mistakes(inverters[name], model, *test_set.tensors(), judge)
+    print(f"{name:8s}: {len(wrong.labels)} of {len(test_set)} test images misclassified; their reconstructions "
+          f"read as the predicted class {wrong.read_as_predicted:.0%}, as the true class {wrong.read_as_true:.0%}")
+    if len(wrong.labels):
+        panels.mistakes_panel(wrong).show(f"{name}: misclassified (true -> predicted)", size=1.2)
 
 # %% [markdown]
 # Where the robust classifier errs, its reconstructions show what it believed it saw (read as the predicted class)
@@ -229,14 +177,7 @@ for name, model in models.items():
 # works in the static book too).
 
 # %%
-pages = {}
-for i in range(len(shown)):
-    fig = plots.image_grid([torch.stack([shown[i], reconstructions["robust"][i], reconstructions["standard"][i],
-                                         iterative["robust"][i], iterative["standard"][i]])],
-                           col_labels=["original", "robust FF", "standard FF", "robust iterative",
-                                       "standard iterative"], size=1.8)
-    pages[f"test image {i} ({test_set.classes[int(shown_labels[i])]})"] = widgets.figure_png(fig)
-display(widgets.picker(pages, description="image"))
+display(widgets.picker(compared.column_pages(size=1.8), description="image"))
 
 # %% [markdown]
 # ## Claim checks
@@ -250,54 +191,40 @@ display(widgets.picker(pages, description="image"))
 # - SSIM (a structural, perceptual similarity index) is higher, again with the 95% interval of the per-image
 #   difference above zero, and the robust reconstructions' mean SSIM is at least `min_robust_ssim` (quick: 0.5).
 #
-# The label read back by the nearest-neighbour judge is printed beside them.
+# The label read back by the nearest-neighbour judge is printed beside them. Each comparison line gives the mean
+# per-image difference, its 95% bootstrap interval in brackets and the share of images on which the robust
+# reconstruction is the better one.
 #
 # **Speed.** One forward pass of the classifier and of the generator per image against the iterative inversion
 # above, timed in this run on this machine: the feedforward inverter must be at least 100 times faster per image.
 
 # %%
-def quality(name: str) -> dict[str, np.ndarray]:
-    recon = inverters[name].reconstruct(models[name], held_out).cpu()
-    mse = ((recon - held_out) ** 2).flatten(1).mean(1).numpy()
-    knn = (rr.knn_predict(train_x, train_y, recon) == held_out_labels).float().numpy()
-    return {"mse": mse, "ssim": rr.ssim(recon, held_out).numpy(), "knn": knn}
-
-
-measured = {name: quality(name) for name in models}
+measured = {name: rr.reconstruction_quality(inverters[name].reconstruct(model, held_out).cpu(), held_out,
+                                            held_out_labels, judge) for name, model in models.items()}
 for name, values in measured.items():
-    print(f"{name:8s} ({len(held_out)} images): pixel MSE {values['mse'].mean():.4f}, SSIM {values['ssim'].mean():.3f}, "
-          f"label read back {values['knn'].mean():.1%}")
-difference = measured["standard"]["mse"] - measured["robust"]["mse"]
-low, high = rr.bootstrap_mean_ci(difference, seed=cfg.seed)
-print(f"standard - robust MSE per image: {difference.mean():.4f} [95% CI {low:.4f}, {high:.4f}]; "
-      f"robust closer on {(difference > 0).mean():.0%} of images")
-ssim_gain = measured["robust"]["ssim"] - measured["standard"]["ssim"]
-ssim_low, ssim_high = rr.bootstrap_mean_ci(ssim_gain, seed=cfg.seed)
-print(f"robust - standard SSIM per image: {ssim_gain.mean():+.3f} [95% CI {ssim_low:+.3f}, {ssim_high:+.3f}]; "
-      f"robust higher on {(ssim_gain > 0).mean():.0%} of images")
+    print(f"{name:8s} ({len(held_out)} images): pixel MSE {values['mse'].mean():.4f}, "
+          f"SSIM {values['ssim'].mean():.3f}, label read back {values['read_back'].mean():.1%}")
+mse = rr.paired_difference(measured["standard"]["mse"], measured["robust"]["mse"], seed=cfg.seed)
+print(f"standard - robust MSE per image: {mse.summary('.4f')}; robust closer on {mse.share:.0%} of images")
+ssim = rr.paired_difference(measured["robust"]["ssim"], measured["standard"]["ssim"], seed=cfg.seed)
+print(f"robust - standard SSIM per image: {ssim.summary('+.3f')}; robust higher on {ssim.share:.0%} of images")
 
-batch = held_out.to(P.device)
-timings = {}
-for name in models:
-    inverters[name].reconstruct(models[name], batch[:8])  # warm-up
-    started = time.perf_counter()
-    inverters[name].reconstruct(models[name], batch).cpu()  # .cpu() waits for a GPU to finish
-    timings[name] = (time.perf_counter() - started) / len(batch)
-for name in models:
-    per_image = iterative_seconds[name] / len(shown)
-    print(f"{name:8s}: feedforward {timings[name] * 1e3:.3f} ms/image, iterative ({iterative_cfg.steps} steps) "
-          f"{per_image * 1e3:.0f} ms/image: {per_image / timings[name]:.0f}x faster")
+speedup = {}
+for name, model in models.items():
+    fast = rr.timed_per_image(lambda x: inverters[name].reconstruct(model, x), held_out.to(P.device), warm_up=8)
+    speedup[name] = iterative[name].seconds_per_image / fast.seconds_per_image
+    print(f"{name:8s}: feedforward {fast.seconds_per_image * 1e3:.3f} ms/image, iterative ({iterative_cfg.steps} "
+          f"steps) {iterative[name].seconds_per_image * 1e3:.0f} ms/image: {speedup[name]:.0f}x faster")
 
-rr.check_claim("quality.mse_difference_ci_low", low, at_least=0.0,
+rr.check_claim("quality.mse_difference_ci_low", mse.low, at_least=0.0,
                why="reconstructions from the robust logits should be closer to the originals beyond sampling noise")
 if cfg.min_closer_share is not None:
-    rr.check_claim("quality.robust_closer_share", float((difference > 0).mean()), at_least=cfg.min_closer_share,
+    rr.check_claim("quality.robust_closer_share", mse.share, at_least=cfg.min_closer_share,
                    why="the robust reconstruction should be the closer one for most held-out images")
-rr.check_claim("quality.ssim_difference_ci_low", ssim_low, at_least=0.0,
+rr.check_claim("quality.ssim_difference_ci_low", ssim.low, at_least=0.0,
                why="reconstructions from the robust logits should be structurally closer to the originals")
 if cfg.min_robust_ssim is not None:
     rr.check_claim("quality.robust_ssim", float(measured["robust"]["ssim"].mean()), at_least=cfg.min_robust_ssim,
                    why="reconstructions from the robust logits should keep the digits' structure")
-rr.check_claim("speed.smallest_speedup", min(iterative_seconds[n] / len(shown) / timings[n] for n in models),
-               at_least=cfg.min_speedup,
+rr.check_claim("speed.smallest_speedup", min(speedup.values()), at_least=cfg.min_speedup,
                why=f"the feedforward inverter should be at least {cfg.min_speedup:g}x faster per image")

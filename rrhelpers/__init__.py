@@ -45,6 +45,7 @@ from .optimization.representations import (
     input_gradient,
     interpolate,
     invert,
+    invert_from_noise,
     invert_together,
     match_representation,
     matching_curve,
@@ -65,13 +66,14 @@ from .optimization.style import (StyleResult, StyleSetup, held_out_summary, high
 from .optimization.synthesis import ClassConditionalGaussian, generate, generate_from_gaussian, inpaint, square_masks
 from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
                                   inversion_measures, knn_predict, masked_rms_error, nearest_distance,
-                                  shuffled_by_correctness, ssim)
-from .learning.inverter import FeedforwardInverter, classifier_condition
+                                  paired_difference, reconstruction_quality, shuffled_by_correctness, ssim,
+                                  timed_per_image)
+from .learning.inverter import FeedforwardInverter, classifier_condition, reconstructed_mistakes, what_survives
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
 from .book.judges import content_judge, content_judges, inversion_scores, recognised, source_kept
-from .book.kit import ChapterKit, chapter_kit
+from .book.kit import ChapterKit, chapter_inverters, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
 __version__ = "0.1.0"
@@ -86,6 +88,7 @@ __all__ = [
     "apgd_robust",
     "AttackConfig",
     "bootstrap_mean_ci",
+    "chapter_inverters",
     "chapter_kit",
     "chapter_settings",
     "ChapterKit",
@@ -126,6 +129,7 @@ __all__ = [
     "inversion_measures",
     "inversion_scores",
     "invert",
+    "invert_from_noise",
     "invert_together",
     "InverterConfig",
     "knn_predict",
@@ -149,6 +153,7 @@ __all__ = [
     "Objective",
     "optimize",
     "out_of_distribution",
+    "paired_difference",
     "path_progress",
     "pgd_attack",
     "photo_tensor",
@@ -161,6 +166,8 @@ __all__ = [
     "RandomlyTransformed",
     "RECIPES",
     "recognised",
+    "reconstructed_mistakes",
+    "reconstruction_quality",
     "relative_style_distance",
     "relative_style_distances",
     "RepresentationDistance",
@@ -184,6 +191,7 @@ __all__ = [
     "style_transfer",
     "StyleResult",
     "StyleSetup",
+    "timed_per_image",
     "top_image_alignment",
     "top_weighted_coordinates",
     "train",
@@ -195,5 +203,6 @@ __all__ = [
     "untrained_judges",
     "visualize",
     "visualize_class",
+    "what_survives",
     "wrap_classifier",
 ]

@@ -210,6 +210,13 @@ def shift_horizontally(images: torch.Tensor, dx: int) -> torch.Tensor:
     return padded[..., abs(dx) - dx : abs(dx) - dx + images.shape[-1]]
 
 
+def shifted_and_dimmed(images: torch.Tensor, shift: int) -> dict[str, torch.Tensor]:
+    """Probes of what a model keeps of position and brightness: ``images`` moved ``shift`` pixels left, unchanged,
+    moved right, and at half brightness, keyed by what was done."""
+    return {f"shift {-shift:+d} px": shift_horizontally(images, -shift), "unchanged": images,
+            f"shift {shift:+d} px": shift_horizontally(images, shift), "half brightness": images * 0.5}
+
+
 def out_of_distribution(channels: int, size: int, names: Sequence[str] = OOD_NAMES) -> tuple[torch.Tensor, list[str]]:
     """Bundled photographs and textures as (N, channels, size, size) images in [0, 1] (grayscale when
     ``channels`` is 1): targets from outside any training distribution of the book."""

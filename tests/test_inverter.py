@@ -12,8 +12,10 @@ from rrhelpers.learning.inverter import (
     FeedforwardInverter,
     Generator,
     classifier_condition,
+    conditions_towards,
     load_inverter_file,
     save_inverter,
+    scaled_conditions,
     upsampling_layout,
 )
 from rrhelpers.learning.inverter_training import InverterConfig, inverter_path, load_inverter, train_inverter
@@ -153,3 +155,50 @@ def test_a_model_file_is_not_an_inverter(tmp_path):
     path = rr.save_model(tiny_model(), tmp_path / "model.safetensors")
     with pytest.raises(CheckpointError, match="not a 'rrhelpers-inverter/1' file"):
         load_inverter_file(path)
+
+
+class _Echo:
+    """An inverter that reconstructs every image exactly: what it keeps is what the probes changed."""
+
+    def reconstruct(self, classifier, images):
+        return images
+
+
+def test_what_survives_reads_position_and_brightness_off_the_reconstructions():
+    x = torch.zeros(2, 1, 6, 12)
+    x[:, :, 2:4, 5:7] = 1.0
+    kept = rr.what_survives(_Echo(), tiny_model(), x, 2)
+    assert kept == pytest.approx({"moves left": -2.0, "moves right": 2.0, "brightness": 0.5})
+
+
+def test_reconstructed_mistakes_keep_only_the_misclassified_images():
+    model = tiny_model()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    predicted = model.predict(x).cpu()
+    labels = predicted.clone()
+    labels[[1, 4]] = (predicted[[1, 4]] + 1) % 10
+    mistakes = rr.reconstructed_mistakes(_Echo(), model, x, labels, lambda images: model.predict(images).cpu())
+    assert torch.equal(mistakes.images, x[[1, 4]]) and mistakes.labels.tolist() == labels[[1, 4]].tolist()
+    assert mistakes.predicted.tolist() == predicted[[1, 4]].tolist()
+    assert mistakes.read_as_predicted == 1.0 and mistakes.read_as_true == 0.0  # an exact echo shows what it saw
+
+
+def test_logit_edits_scale_and_move_towards_a_goal():
+    logits, goal = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 2.0]])
+    assert scaled_conditions(logits, (0.0, 2.0)).tolist() == [[0.0, 0.0], [2.0, -4.0]]
+    assert conditions_towards(logits, goal, (0.0, 0.5, 1.0)).tolist() == [[1.0, -2.0], [2.0, 0.0], [3.0, 2.0]]
+
+
+def test_training_summary_reads_the_history():
+    history = [{"epoch": 1, "seconds": 10.4, "pixel": 0.5}, {"epoch": 2, "seconds": 20.0, "pixel": 0.03216}]
+    inverter = FeedforwardInverter(Generator(cond_dim=10, channels=1, size=8, width=4), metadata={"history": history})
+    assert inverter.training_summary() == "trained 2 epochs in 30 s; final pixel loss 0.0322"
+
+
+def test_chapter_inverters_load_the_profiles_pair_with_the_chapters_config(monkeypatch):
+    loaded = []
+    monkeypatch.setattr("rrhelpers.book.kit.load_inverter",
+                        lambda name, config, device: loaded.append((name, config, device)) or name)
+    cfg = rr.chapter_settings("quick", "feedforward_inversion", epochs=2)
+    assert rr.chapter_inverters(cfg) == {"robust": cfg.profile.robust, "standard": cfg.profile.standard}
+    assert all(config == InverterConfig.from_settings(cfg) and config.epochs == 2 for _, config, _ in loaded)

@@ -8,6 +8,7 @@ from matplotlib import pyplot as plt
 
 import rrhelpers as rr
 from rrhelpers.book import panels, plots
+from rrhelpers.learning.inverter import FeedforwardInverter, Generator, Mistakes, classifier_condition
 
 from .conftest import tiny_model
 
@@ -191,3 +192,44 @@ def test_addition_panels_show_sources_iterates_and_a_picker_page_per_pair():
     assert coordinate.options == ("a", "b", "c") and image.options == ("p", "q")
     pages = picker.children[2].children[2].children  # coordinate c, then one image per source
     assert len(pages) == 2 and all(bytes(page.value).startswith(b"\x89PNG") for page in pages)
+
+
+class _Echo:
+    def reconstruct(self, classifier, images):
+        return images * 0.5
+
+
+def test_reconstruction_and_probe_panels_put_each_models_reconstruction_under_the_images():
+    inverters, models = {"robust": _Echo(), "standard": _Echo()}, {"robust": None, "standard": None}
+    x = torch.rand(2, 1, 4, 6)
+    panel = panels.reconstruction_panel(inverters, models, x, ["a", "b"])
+    assert panel.row_labels == ["original", "robust", "standard"] and torch.equal(panel.rows[2], x * 0.5)
+    probes = panels.probe_panel(inverters, models, x[:1], 1)
+    assert probes.row_labels[0] == "input" and probes.column_labels == ["shift -1 px", "unchanged", "shift +1 px",
+                                                                        "half brightness"]
+    assert torch.equal(probes.rows[0][3], x[0] * 0.5) and torch.equal(probes.rows[1][1], x[0] * 0.5)
+
+
+def test_logit_edit_panel_decodes_scaled_and_moved_logits():
+    torch.manual_seed(0)
+    model = tiny_model()
+    inverter = FeedforwardInverter(Generator(cond_dim=10, channels=1, size=8, width=4, noise_dim=2, embed_dim=4)).eval()
+    reference = rr.ImageDataset(torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 0, 1, 2, 2]), [str(c) for c in range(3)])
+    panel = panels.logit_edit_panel({"robust": inverter}, {"robust": model}, reference.images[:1], reference, 2,
+                                    scales=(0.0, 1.0), fractions=(1.0, 0.0))
+    assert panel.row_labels == ["robust\nscaled", "robust\ntowards"] and panel.column_labels == ["x0 / t=1", "x1 / t=0"]
+    assert torch.allclose(panel.rows[0][1], panel.rows[1][1])  # x1 and t=0: both the image's own logits
+    goal = classifier_condition(model, reference.images[4:]).mean(0, keepdim=True)
+    assert torch.allclose(panel.rows[1][0], inverter(goal)[0])  # t=1: class 2's mean logits
+
+
+def test_mistakes_panel_labels_true_and_predicted_and_show_draws_it(monkeypatch):
+    mistakes = Mistakes(torch.rand(10, 1, 4, 4), torch.arange(10), torch.arange(10).flip(0), torch.rand(10, 1, 4, 4),
+                        torch.zeros(10))
+    panel = panels.mistakes_panel(mistakes, k=3)
+    assert panel.column_labels == ["0 -> 9", "1 -> 8", "2 -> 7"] and [len(r) for r in panel.rows] == [3, 3]
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()._suptitle.get_text()))
+    panel.show("mistakes")
+    assert shown == ["mistakes"]
+    plt.close("all")

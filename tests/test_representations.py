@@ -13,6 +13,7 @@ import rrhelpers as rr
 from rrhelpers.networks.published import PUBLISHED
 from rrhelpers.book import plots
 from rrhelpers.optimization import representations as R
+from rrhelpers.data import shifted_and_dimmed
 from rrhelpers.learning.evaluation import bootstrap_mean_ci, knn_predict, nearest_distance
 
 from .conftest import tiny_model
@@ -327,3 +328,50 @@ def test_feature_additions_summarise_success_by_kind_and_distances_of_those_that
     assert distances.to_source.tolist() == [1.0, 2.0, 4.0] and distances.to_maximiser.tolist() == [2.0, 0.0, 0.0]
     assert str(distances) == ("moved 2.33 (median 2.00) from the source, 0.67 from the maximiser (L2, means); "
                               "a test digit's norm: 2.00 (median)")
+
+
+def test_shifted_and_dimmed_probes():
+    x = torch.rand(2, 1, 4, 6)
+    probes = shifted_and_dimmed(x, 2)
+    assert list(probes) == ["shift -2 px", "unchanged", "shift +2 px", "half brightness"]
+    assert torch.equal(probes["shift +2 px"], rr.shift_horizontally(x, 2)) and torch.equal(probes["unchanged"], x)
+    assert torch.equal(probes["shift -2 px"], rr.shift_horizontally(x, -2)) and torch.equal(probes["half brightness"],
+                                                                                            x * 0.5)
+
+
+def test_loss_curves_leave_out_a_loss_that_was_not_recorded():
+    histories = {"a": [{"epoch": 1, "pixel": 1.0}], "b": [{"epoch": 1, "pixel": 2.0, "feature": 1.0}]}
+    fig = plots.loss_curves(histories, ("pixel", "feature"))
+    assert [ax.get_ylabel() for ax in fig.axes] == ["pixel loss"]
+    matplotlib.pyplot.close(fig)
+
+
+def test_reconstruction_quality_per_image():
+    originals = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.8
+    labels = torch.tensor([1, 2, 3])
+    exact = rr.reconstruction_quality(originals.clone(), originals, labels, lambda images: labels)
+    assert exact["mse"].tolist() == [0, 0, 0] and exact["ssim"] == pytest.approx(1.0)
+    off = rr.reconstruction_quality(originals + 0.1, originals, labels, lambda images: torch.tensor([1, 0, 3]))
+    assert off["mse"] == pytest.approx(0.01) and (off["ssim"] < 1).all() and off["read_back"].tolist() == [1, 0, 1]
+
+
+def test_paired_difference_summarises_per_item_differences():
+    compared = rr.paired_difference(np.array([3.0, 1.0, 2.0, 4.0]), np.array([1.0, 1.0, 1.0, 1.0]), seed=1)
+    assert compared.mean == 1.5 and compared.share == 0.75  # differences 2, 0, 1, 3: three of four positive
+    assert (compared.low, compared.high) == bootstrap_mean_ci(np.array([2.0, 0.0, 1.0, 3.0]), seed=1)
+    assert compared.summary(".2f") == f"1.50 [95% CI {compared.low:.2f}, {compared.high:.2f}]"
+
+
+def test_timed_per_image_warms_up_untimed_and_returns_the_output_on_the_cpu():
+    calls = []
+    timed = rr.timed_per_image(lambda x: calls.append(len(x)) or x * 2, torch.ones(20, 1, 2, 2), warm_up=8)
+    assert calls == [8, 20] and torch.equal(timed.output, torch.full((20, 1, 2, 2), 2.0))
+    assert 0 <= timed.seconds_per_image < 1
+
+
+def test_invert_from_noise_is_chapter_3s_inversion():
+    model, targets = tiny_model(), torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    settings = rr.chapter_settings("quick", "inversion", steps=4)
+    seeds = R.noise_seeds(targets.shape, mean=settings.noise_mean, std=settings.noise_std, seed=3)
+    by_hand = R.invert(model, targets, seeds, 4, settings.step_size, step_schedule=settings.step_schedule)
+    assert torch.equal(rr.invert_from_noise(model, targets, settings, seed=3).x, by_hand.x)

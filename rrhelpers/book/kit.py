@@ -1,4 +1,5 @@
-"""A chapter's start in one call: its settings, the model pair it compares, the test set and a seeded generator."""
+"""A chapter's start in one call: its settings, the model pair it compares, the test set and a seeded generator;
+and for chapter 9, the pair's inverters."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any, NamedTuple, Sequence
 import torch
 
 from ..data import ImageDataset, load_dataset
+from ..learning.inverter import FeedforwardInverter
+from ..learning.inverter_training import InverterConfig, load_inverter
 from ..networks.models import RobustModel
 from .profiles import Profile, chapter_settings
-from .settings import ChapterSettings
+from .settings import ChapterSettings, FeedforwardInversion
 from ..networks.zoo import load_model, trained_on
 
 
@@ -43,3 +46,10 @@ def chapter_kit(profile: str, chapter: str, *, order: Sequence[str] = ("robust",
     dataset = trained_on(models["robust"]) if own else prof.dataset
     return ChapterKit(settings, prof, models, load_dataset(dataset, "test"),
                       torch.Generator().manual_seed(settings.seed))
+
+
+def chapter_inverters(settings: FeedforwardInversion) -> dict[str, FeedforwardInverter]:
+    """Chapter 9's generators: an inverter of the settings' profile's robust and of its standard model (in that
+    order), trained as the settings ask (:meth:`InverterConfig.from_settings`) on first use, then cached."""
+    prof, config = settings.profile, InverterConfig.from_settings(settings)
+    return {name: load_inverter(getattr(prof, name), config, device=prof.device) for name in ("robust", "standard")}

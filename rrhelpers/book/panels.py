@@ -11,7 +11,9 @@ import torch
 from matplotlib import pyplot as plt
 from torch import nn
 
-from ..data import PHOTO_NAMES, TEXTURE_NAMES
+from ..data import PHOTO_NAMES, TEXTURE_NAMES, ImageDataset, shifted_and_dimmed
+from ..learning.inverter import (FeedforwardInverter, Mistakes, classifier_condition, conditions_towards,
+                                scaled_conditions)
 from ..networks.models import RobustModel
 from ..optimization.activations import stage_name
 from ..optimization.layer_robustness import LayerRobustness
@@ -51,6 +53,11 @@ class Panel:
                                col_labels=[r.replace("\n", " ") for r in self.row_labels],
                                title=self.column_labels[j].replace("\n", ", "), size=size, cmap="gray")
         return widgets.figure_png(fig)
+
+    def show(self, title: str | None = None, size: float = 1.45) -> None:
+        """Draw the :meth:`figure` and show it now (in a notebook: in its place among the cell's outputs)."""
+        self.figure(title, size)
+        plt.show()
 
     def column_pages(self, size: float = 1.6) -> dict[str, bytes]:
         """One :meth:`page` per example, keyed by its label on one line (for ``widgets.picker``)."""
@@ -159,7 +166,8 @@ def addition_picker(additions: FeatureAdditions, coordinate_labels: Sequence[str
         for s, source in enumerate(source_labels):
             panel = iterates_panel(additions, {name: (name, additions.index(c, s)) for name in additions.added})
             fig = panel.figure(f"coordinate {coordinate} added to {source}", 0.95)
-            pages[(coordinate, source)] = widgets.figure_png(fig, dpi=72, colors=64)  # dozens of pages: keep them light
+            # dozens of pages: keep them light
+            pages[(coordinate, source)] = widgets.figure_png(fig, dpi=72, colors=64)
     return widgets.grid_picker(pages, ["coordinate", "image"])
 
 
@@ -223,6 +231,44 @@ def transfer_view(setup: StyleSetup, models: Mapping[str, nn.Module], weights: S
         "network": ipywidgets.Dropdown(options=list(models), value=next(iter(models)), description="network"),
         "weight": ipywidgets.Dropdown(options=list(weights), value=weight, description="style weight"),
     }, render)
+
+
+def reconstruction_panel(inverters: dict[str, FeedforwardInverter], models: dict[str, RobustModel],
+                         images: torch.Tensor, column_labels: Sequence[str], *, first_row: str = "original") -> Panel:
+    """The ``images``, then a row per model of its inverter's reconstructions of them, one column per image."""
+    rows = [images] + [inverters[name].reconstruct(model, images).cpu() for name, model in models.items()]
+    return Panel(rows, [first_row, *models], column_labels)
+
+
+def probe_panel(inverters: dict[str, FeedforwardInverter], models: dict[str, RobustModel], image: torch.Tensor,
+                shift: int) -> Panel:
+    """One image (1, C, H, W) moved ``shift`` pixels left, unchanged, moved right and at half brightness
+    (:func:`~rrhelpers.data.shifted_and_dimmed`), over each model's reconstructions of them."""
+    probes = shifted_and_dimmed(image, shift)
+    return reconstruction_panel(inverters, models, torch.cat(list(probes.values())), list(probes), first_row="input")
+
+
+def logit_edit_panel(inverters: dict[str, FeedforwardInverter], models: dict[str, RobustModel], source: torch.Tensor,
+                     reference: ImageDataset, goal: int, *, scales: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0),
+                     fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> Panel:
+    """Per model, its inverter's decoding of the logits of ``source`` (one image) scaled by each of ``scales``, and
+    moved each of ``fractions`` of the way to its mean logits of class ``goal``'s images in ``reference``; a column
+    per (scale, fraction)."""
+    goal_images, _ = reference.tensors((reference.labels == goal).nonzero()[:, 0])
+    rows, labels = [], []
+    for name, model in models.items():
+        logits = classifier_condition(model, source)
+        goal_logits = classifier_condition(model, goal_images).mean(0, keepdim=True)
+        rows += [inverters[name](scaled_conditions(logits, scales)).cpu(),
+                 inverters[name](conditions_towards(logits, goal_logits, fractions)).cpu()]
+        labels += [f"{name}\nscaled", f"{name}\ntowards"]
+    return Panel(rows, labels, [f"x{s:g} / t={t:g}" for s, t in zip(scales, fractions)])
+
+
+def mistakes_panel(mistakes: Mistakes, k: int = 8) -> Panel:
+    """The first ``k`` misclassified images over their reconstructions, labelled ``true -> predicted``."""
+    return Panel([mistakes.images[:k], mistakes.reconstructions[:k]], ["original", "reconstruction"],
+                 [f"{t} -> {p}" for t, p in zip(mistakes.labels[:k].tolist(), mistakes.predicted[:k].tolist())])
 
 
 def _largest_change(edited: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:

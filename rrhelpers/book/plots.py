@@ -221,7 +221,9 @@ def percent_table(shares: pd.DataFrame, caption: str) -> Styler:
 
 def loss_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], keys: Sequence[str]) -> plt.Figure:
     """One panel per loss in ``keys`` (log scale), a curve per named run: ``histories[name]`` is a list of per-epoch
-    records with ``'epoch'`` and those keys (e.g. an inverter's ``metadata['history']``)."""
+    records with ``'epoch'`` and those keys (e.g. an inverter's ``metadata['history']``); keys that some run did
+    not record (a loss at weight 0) are left out."""
+    keys = [key for key in keys if all(key in history[0] for history in histories.values())]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3), squeeze=False)
     for name, history in histories.items():
         for ax, key in zip(axes[0], keys):

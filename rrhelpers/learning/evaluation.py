@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence, Union
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -213,6 +215,15 @@ def inversion_measures(result: SolverResult, goals: torch.Tensor) -> dict[str, f
             "error": result.value.mean().item(), "median error": result.value.median().item()}
 
 
+def reconstruction_quality(reconstructions: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor,
+                           judge: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per image, how close ``reconstructions`` came to their ``originals``: the mean squared pixel error
+    (``'mse'``), SSIM (``'ssim'``) and whether ``judge`` reads the original's label in it (``'read_back'``, 1 or 0)."""
+    return {"mse": ((reconstructions - originals) ** 2).flatten(1).mean(1).numpy(),
+            "ssim": ssim(reconstructions, originals).numpy(),
+            "read_back": (judge(reconstructions).cpu() == labels).float().numpy()}
+
+
 def masked_rms_error(images: torch.Tensor, references: torch.Tensor, known: torch.Tensor) -> float:
     """Root mean squared error of ``images`` against ``references`` over the pixels where ``known`` (1 = known,
     broadcast over channels) is 0: how well an inpainting restored what was missing."""
@@ -230,6 +241,47 @@ def bootstrap_mean_ci(values: np.ndarray, *, seed: int = 0, resamples: int = 200
     means = np.random.default_rng(seed).choice(values, (resamples, len(values))).mean(1)
     low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Per-item differences ``a - b`` in short: their mean with a bootstrap interval, and the share of items where
+    ``a`` is the larger."""
+
+    mean: float
+    low: float
+    high: float
+    share: float
+    confidence: float = 0.95
+
+    def summary(self, spec: str) -> str:
+        """``mean [95% CI low, high]``, each number formatted with ``spec`` (e.g. ``'.4f'``)."""
+        return f"{self.mean:{spec}} [{self.confidence:.0%} CI {self.low:{spec}}, {self.high:{spec}}]"
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, *, seed: int = 0, confidence: float = 0.95) -> PairedDifference:
+    """Compare two measures of the same items (e.g. two models' errors per image) by their differences ``a - b``,
+    with :func:`bootstrap_mean_ci`'s interval of the mean difference."""
+    difference = np.asarray(a) - np.asarray(b)
+    low, high = bootstrap_mean_ci(difference, seed=seed, confidence=confidence)
+    return PairedDifference(float(difference.mean()), low, high, float((difference > 0).mean()), confidence)
+
+
+class Timed(NamedTuple):
+    """What a timed run returned (on the CPU) and the wall-clock seconds it took per image."""
+
+    output: torch.Tensor
+    seconds_per_image: float
+
+
+def timed_per_image(run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, *, warm_up: int = 0) -> Timed:
+    """``run(images)``, timed after an untimed warm-up run on the first ``warm_up`` images; the clock stops once the
+    output is on the CPU, which waits for a GPU to finish."""
+    if warm_up:
+        run(images[:warm_up])
+    started = time.perf_counter()
+    out = run(images).cpu()
+    return Timed(out, (time.perf_counter() - started) / len(images))
 
 
 def nearest_distance(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -5,21 +5,26 @@ R(x)) plus noise back to an image, in one forward pass. As in the paper's BigGAN
 every upsampling block through conditional batch normalisation (gains and biases predicted from the condition and
 the noise), where BigGAN uses a class embedding. A projection discriminator with spectral normalisation, conditioned
 on the same vector, supplies the optional adversarial loss. Conditions are standardised with statistics of the
-training set, so logits of very different scales (standard models are more confident) enter alike.
+training set, so logits of very different scales (standard models are more confident) enter alike. After the model
+comes what chapter 9 does with it: edits of a condition before decoding, and measures of what a condition keeps
+(position and brightness; what a judge reads in the reconstructions of a classifier's mistakes).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..data import shifted_and_dimmed
 from ..networks.checkpoints import read_safetensors, write_safetensors
 from ..networks.models import RobustModel, eval_mode
+from .evaluation import horizontal_centre
 
 FORMAT = "rrhelpers-inverter/1"
 CONDITIONS = ("logits", "representation")
@@ -182,6 +187,12 @@ class FeedforwardInverter(nn.Module):
         """One forward pass of the classifier and one of the generator per image."""
         return self(classifier_condition(classifier, images, self.condition), noise)
 
+    def training_summary(self) -> str:
+        """Its training in one line, from the recorded history: epochs, seconds and the final pixel loss."""
+        history = self.metadata["history"]
+        return (f"trained {len(history)} epochs in {sum(h['seconds'] for h in history):.0f} s; "
+                f"final pixel loss {history[-1]['pixel']:.4f}")
+
     def config(self) -> dict[str, Any]:
         g = self.generator
         return {"cond_dim": g.cond_dim, "channels": g.channels, "size": g.size, "width": g.width,
@@ -192,6 +203,62 @@ class FeedforwardInverter(nn.Module):
         config = dict(config)
         condition = config.pop("condition")
         return cls(Generator(**config), condition, metadata)
+
+
+def scaled_conditions(condition: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
+    """``condition`` (1, k) times each of ``factors``, (len(factors), k): logits made more or less confident."""
+    return torch.cat([condition * s for s in factors])
+
+
+def conditions_towards(condition: torch.Tensor, goal: torch.Tensor, fractions: Sequence[float]) -> torch.Tensor:
+    """``condition`` (1, k) moved each of ``fractions`` t of the way to ``goal``, c + t (goal - c): logits edited
+    towards another class's mean logits."""
+    return torch.cat([condition + t * (goal - condition) for t in fractions])
+
+
+def what_survives(inverter: FeedforwardInverter, classifier: RobustModel, images: torch.Tensor,
+                  shift: int) -> dict[str, float]:
+    """What ``classifier``'s condition keeps of position and brightness, read off ``inverter``'s reconstructions
+    of :func:`~rrhelpers.data.shifted_and_dimmed` probes: the mean horizontal move (px) of the reconstructions of
+    images moved left (``'moves left'``) and right (``'moves right'``), and the mean brightness of those of
+    half-bright images relative to the unchanged ones' (``'brightness'``)."""
+    recon = {k: inverter.reconstruct(classifier, v).cpu() for k, v in shifted_and_dimmed(images, shift).items()}
+    base = recon["unchanged"]
+    centre = horizontal_centre(base)
+    moves = {side: (horizontal_centre(recon[f"shift {dx:+d} px"]) - centre).mean().item()
+             for side, dx in (("moves left", -shift), ("moves right", shift))}
+    return {**moves, "brightness": (recon["half brightness"].mean() / base.mean()).item()}
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """The images a classifier gets wrong, their true and predicted labels, their reconstructions from its
+    condition and the labels a judge reads in those."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    predicted: torch.Tensor
+    reconstructions: torch.Tensor
+    read: torch.Tensor
+
+    @property
+    def read_as_predicted(self) -> float:
+        """Share of the reconstructions the judge reads as the class the classifier predicted."""
+        return (self.read == self.predicted).float().mean().item()
+
+    @property
+    def read_as_true(self) -> float:
+        """Share of the reconstructions the judge reads as the image's true class."""
+        return (self.read == self.labels).float().mean().item()
+
+
+def reconstructed_mistakes(inverter: FeedforwardInverter, classifier: RobustModel, images: torch.Tensor,
+                           labels: torch.Tensor, judge: Callable[[torch.Tensor], torch.Tensor]) -> Mistakes:
+    """:class:`Mistakes` of ``classifier`` on ``images``: does a reconstruction show what it saw or what was there?"""
+    predicted = classifier.predict(images).cpu()
+    wrong = (predicted != labels).nonzero()[:, 0]
+    recon = inverter.reconstruct(classifier, images[wrong]).cpu()
+    return Mistakes(images[wrong], labels[wrong], predicted[wrong], recon, judge(recon).cpu())
 
 
 def save_inverter(inverter: FeedforwardInverter, path: str | Path) -> Path:
