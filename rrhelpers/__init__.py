@@ -8,8 +8,8 @@ the problems it solves), ``learning`` (training, inverters, evaluation) and ``bo
 plots and widgets; chapters import ``rrhelpers.book.plots`` and ``widgets`` themselves, as they draw).
 """
 
-from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, random_pairs,
-                   sample, shift_horizontally)
+from .data import (DatasetNotFoundError, ImageDataset, ImagePairs, crossed_pairs, load_dataset, out_of_distribution,
+                   photo_tensor, random_pairs, sample, shift_horizontally)
 from .validation import InputError, check_images
 from .networks.checkpoints import CheckpointError, load_model_file, save_model
 from .networks.models import RobustModel, eval_mode
@@ -40,6 +40,8 @@ from .optimization.representations import (
     extreme_images,
     input_gradient,
     interpolate,
+    interpolation_measures,
+    InterpolationMeasures,
     invert,
     invert_together,
     match_representation,
@@ -57,9 +59,9 @@ from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unc
 from .optimization.style import (StyleResult, high_frequency_share, relative_style_distance, style_transfer,
                                  untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, inpaint, square_masks
-from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
-                                  inversion_measures, knn_predict, masked_rms_error, nearest_distance,
-                                  shuffled_by_correctness, ssim)
+from .learning.evaluation import (Ghosting, accuracy, apgd_robust, bootstrap_mean_ci, evaluate, ghosting,
+                                  horizontal_centre, inversion_measures, knn_predict, masked_rms_error,
+                                  nearest_distance, shuffled_by_correctness, ssim)
 from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
@@ -93,6 +95,7 @@ __all__ = [
     "content_judges",
     "Coordinate",
     "CoordinateSum",
+    "crossed_pairs",
     "CrossEntropy",
     "DatasetNotFoundError",
     "EarlyStopping",
@@ -103,13 +106,18 @@ __all__ = [
     "FeedforwardInverter",
     "generate",
     "get_profile",
+    "ghosting",
+    "Ghosting",
     "high_frequency_share",
     "horizontal_centre",
     "ImageDataset",
+    "ImagePairs",
     "inpaint",
     "input_gradient",
     "InputError",
     "interpolate",
+    "interpolation_measures",
+    "InterpolationMeasures",
     "inversion_measures",
     "invert",
     "invert_together",
