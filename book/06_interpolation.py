@@ -37,45 +37,31 @@ seed = None  # which test images; None: 0
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
-import torch
 from IPython.display import display
-from ipywidgets import BoundedIntText
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
+from rrhelpers.book import panels, plots, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "interpolation", sources=sources, destinations=destinations, frames=frames, steps=steps,
     step_size=step_size, seed=seed)
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
-
-order = torch.randperm(len(test_x), generator=g)
-source_ids = order[: cfg.sources]
-destination_ids = order[cfg.sources : cfg.sources + cfg.destinations]
-pair_ids = [(int(s), int(d)) for s in source_ids for d in destination_ids]
-start = test_x[[s for s, _ in pair_ids]]
-end = test_x[[d for _, d in pair_ids]]
-lambdas = [k / cfg.frames for k in range(cfg.frames + 1)]
-print("pairs (test indices):", pair_ids)
+pairs = rr.crossed_pairs(test_x, test_y, cfg.sources, cfg.destinations, generator=g)
+print("pairs (test indices):", pairs.ids)
 
 # %% [markdown]
 # ## Robust interpolation, cross-fade and standard interpolation
 #
 # All frames of all pairs are solved in one batch per model; the frames are returned as (T + 1, pairs, C, H, W).
+# The figure shows the first four pairs, each as three rows (labelled source → destination, by test index): the
+# robust model's frames, the cross-fade and the standard model's frames, with λ growing from left to right.
 
 # %%
-blend = rr.pixel_blend(start, end, cfg.frames)
-paths = {name: rr.interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, progress=True, desc=name).cpu()
-         for name, m in models.items()}
-kinds = {"robust": paths["robust"], "cross-fade": blend, "standard": paths["standard"]}
-
-rows, labels = [], []
-for p, (s, d) in enumerate(pair_ids[: min(4, len(pair_ids))]):
-    for kind, frames_ in kinds.items():
-        rows.append(frames_[:, p])
-        labels.append(f"{s}→{d}\n{kind}")
-plots.image_grid(rows, labels, col_labels=[f"λ={lam:.2f}" for lam in lambdas], size=1.0)
+paths = {name: rr.interpolate(m, pairs.start, pairs.end, cfg.frames, cfg.steps, cfg.step_size, progress=True,
+                              desc=name).cpu() for name, m in models.items()}
+kinds = {"robust": paths["robust"], "cross-fade": rr.pixel_blend(pairs.start, pairs.end, cfg.frames),
+         "standard": paths["standard"]}
+panels.interpolation_strips(kinds, pairs.ids[:4]).figure(size=1.0)
 plt.show()
 
 # %% [markdown]
@@ -92,29 +78,15 @@ plt.show()
 # from every one. For each inner frame ($0 < \lambda < 1$) we measure its pixel (L2) distance to the nearest
 # training digit, a measure that knows neither network, and compare it with the cross-fade frame of the same pair
 # and $\lambda$. We also ask the profile's judge (a classifier trained apart from both models) whether it names the
-# source's or the destination's digit.
+# source's or the destination's digit. The curves are the means over the pairs, with 95% confidence bands.
 
 # %%
 train_x, _ = rr.sample(rr.load_dataset(P.dataset, "train"), P.pool)
-judge = rr.content_judge(P)
-either = test_y[[s for s, _ in pair_ids]], test_y[[d for _, d in pair_ids]]
-distance, named = {}, {}
-for kind, frames_ in kinds.items():
-    inner_frames = frames_[1:-1]
-    distance[kind] = rr.nearest_distance(inner_frames.flatten(0, 1), train_x).view(inner_frames.shape[:2])
-    labels = judge(inner_frames.flatten(0, 1)).view(inner_frames.shape[:2])
-    named[kind] = ((labels == either[0]) | (labels == either[1])).float().mean().item()
-display(pd.DataFrame({kind: {"nearest training digit (mean L2)": distance[kind].mean().item(),
-                             "frames closer to one than the cross-fade's": (distance[kind] < distance["cross-fade"])
-                             .float().mean().item() if kind != "cross-fade" else float("nan"),
-                             "judge names the source or the destination": named[kind]} for kind in kinds})
-        .T.style.format("{:.2f}", na_rep="").set_caption(f"{len(pair_ids)} pairs, {cfg.frames - 1} inner frames each"))
-fig, ax = plt.subplots(figsize=(5.5, 3.2))
-for kind, d in distance.items():
-    ax.plot(lambdas[1:-1], d.mean(1), marker="o", label=kind)
-ax.set(xlabel="λ", ylabel="L2 to the nearest training digit", title="How far the frames are from every real digit")
-ax.grid(True)
-ax.legend()
+ghosts = rr.ghosting(kinds, train_x, rr.content_judge(P), pairs.start_labels, pairs.end_labels)
+display(plots.number_table(ghosts.summary("cross-fade"),
+                           f"{len(pairs.ids)} pairs, {cfg.frames - 1} inner frames each"))
+plots.curve_with_band(ghosts.lambdas, ghosts.distance, "λ", "L2 to the nearest training digit",
+                      "How far the frames are from every real digit")
 plt.show()
 
 # %% [markdown]
@@ -130,13 +102,8 @@ plt.show()
 # Pick a source and a destination and move λ with the slider (precomputed: this works in the static book too).
 
 # %%
-pages = {}
-for p, (s, d) in enumerate(pair_ids):
-    for k, lam in enumerate(lambdas):
-        fig = plots.image_grid([torch.stack([kinds[kind][k, p] for kind in kinds])], col_labels=list(kinds),
-                               title=f"test image {s} → test image {d}, λ = {lam:.2f}", size=1.6)
-        pages[(f"test image {s}", f"test image {d}", f"{lam:.2f}")] = widgets.figure_png(fig)
-display(widgets.grid_picker(pages, ["source", "destination", "λ"], sliders=["λ"]))
+display(widgets.grid_picker(panels.interpolation_pages(kinds, pairs.ids), ["source", "destination", "λ"],
+                            sliders=["λ"]))
 
 # %% [markdown]
 # ## Interpolate between any two test images (live)
@@ -146,16 +113,13 @@ display(widgets.grid_picker(pages, ["source", "destination", "λ"], sliders=["λ
 # %%
 def render_interpolation(source: int, destination: int) -> bytes:
     a, b = test_x[source : source + 1], test_x[destination : destination + 1]
-    robust = rr.interpolate(models["robust"], a, b, cfg.frames, cfg.steps, cfg.step_size).cpu()[:, 0]
-    fig = plots.image_grid([robust, rr.pixel_blend(a, b, cfg.frames)[:, 0]], ["robust", "cross-fade"],
-                           col_labels=[f"λ={lam:.2f}" for lam in lambdas], size=1.0)
-    return widgets.figure_png(fig)
+    robust = rr.interpolate(models["robust"], a, b, cfg.frames, cfg.steps, cfg.step_size).cpu()
+    strips = panels.interpolation_strips({"robust": robust, "cross-fade": rr.pixel_blend(a, b, cfg.frames)})
+    return widgets.figure_png(strips.figure(size=1.0))
 
 
-display(widgets.live_view({
-    "source": BoundedIntText(value=pair_ids[0][0], min=0, max=len(test_x) - 1, description="source"),
-    "destination": BoundedIntText(value=pair_ids[0][1], min=0, max=len(test_x) - 1, description="destination"),
-}, render_interpolation))
+display(widgets.live_view(widgets.index_boxes(len(test_x), source=pairs.ids[0][0], destination=pairs.ids[0][1]),
+                          render_interpolation))
 
 # %% [markdown]
 # ## Claim check
@@ -175,23 +139,12 @@ display(widgets.live_view({
 #    model's frames must follow their seeds less than the standard model's.
 
 # %%
-mirrored = rr.pixel_blend(end, start, cfg.frames)
-inner = [k for k in range(1, cfg.frames) if 2 * k != cfg.frames]
-seed_gap = (blend - mirrored).flatten(2).norm(dim=-1)[inner]
-following, monotone = {}, {}
-for name, m in models.items():
-    again = rr.interpolate(m, start, end, cfg.frames, cfg.steps, cfg.step_size, seeds=mirrored, progress=True,
-                           desc=f"{name}, mirrored seeds").cpu()
-    following[name] = ((paths[name] - again).flatten(2).norm(dim=-1)[inner] / seed_gap).mean(0)
-    progress, residual = rr.path_progress(m, paths[name], start, end)
-    monotone[name] = ((progress[1:] - progress[:-1]) >= -0.02).all(0).float().mean().item()
-    from_blend = (paths[name] - blend).flatten(2).norm(dim=-1)[1:-1].mean().item()
-    print(f"{name:8s}: monotone progress in {monotone[name]:.0%} of {len(pair_ids)} pairs; distance of the inner "
-          f"frames from their target points {residual[1:-1].mean():.3f} of the path; seed-following "
-          f"{following[name].mean():.3f} (per pair {[round(v, 2) for v in following[name].tolist()]}); pixel "
-          f"distance from the cross-fade {from_blend:.2f} (not a measure of ghosting, printed only)")
-rr.check_claim("robust_monotone", monotone["robust"], at_least=cfg.min_monotone,
+measured = {name: rr.interpolation_measures(m, paths[name], pairs.start, pairs.end, cfg.steps, cfg.step_size,
+                                            progress=True, desc=f"{name}, mirrored seeds")
+            for name, m in models.items()}
+print("\n".join(f"{name:8s}: {values.summary()}" for name, values in measured.items()))
+rr.check_claim("robust_monotone", measured["robust"].monotone, at_least=cfg.min_monotone,
                why="robust interpolation frames should move monotonically along the path")
-follow_gap = (following["standard"].mean() - following["robust"].mean()).item()
+follow_gap = (measured["standard"].following.mean() - measured["robust"].following.mean()).item()
 rr.check_claim("seed_following.standard_minus_robust", follow_gap, at_least=cfg.min_following_gap,
                why="robust frames should depend less on the cross-fade that seeds them than standard frames do")

@@ -8,8 +8,8 @@ the problems it solves), ``learning`` (training, inverters, evaluation) and ``bo
 plots and widgets; chapters import ``rrhelpers.book.plots`` and ``widgets`` themselves, as they draw).
 """
 
-from .data import (DatasetNotFoundError, ImageDataset, load_dataset, out_of_distribution, photo_tensor, pixel_values,
-                   random_pairs, sample, shift_horizontally)
+from .data import (DatasetNotFoundError, ImageDataset, ImagePairs, crossed_pairs, load_dataset, out_of_distribution,
+                   photo_tensor, pixel_values, random_pairs, sample, shift_horizontally)
 from .validation import InputError, check_images
 from .networks.checkpoints import CheckpointError, load_model_file, save_model
 from .networks.models import RobustModel, eval_mode
@@ -44,6 +44,8 @@ from .optimization.representations import (
     FeatureAdditions,
     input_gradient,
     interpolate,
+    interpolation_measures,
+    InterpolationMeasures,
     invert,
     invert_from_noise,
     invert_together,
@@ -64,10 +66,10 @@ from .optimization.style import (StyleResult, StyleSetup, held_out_summary, high
                                  high_frequency_table, relative_style_distance, relative_style_distances,
                                  style_trade_off, style_transfer, untrained_judges)
 from .optimization.synthesis import ClassConditionalGaussian, generate, generate_from_gaussian, inpaint, square_masks
-from .learning.evaluation import (accuracy, apgd_robust, bootstrap_mean_ci, evaluate, horizontal_centre,
-                                  inversion_measures, knn_predict, masked_rms_error, nearest_distance,
-                                  paired_difference, reconstruction_quality, shuffled_by_correctness, ssim,
-                                  timed_per_image)
+from .learning.evaluation import (Ghosting, accuracy, apgd_robust, bootstrap_mean_ci, evaluate, ghosting,
+                                  horizontal_centre, inversion_measures, knn_predict, masked_rms_error,
+                                  nearest_distance, paired_difference, reconstruction_quality,
+                                  shuffled_by_correctness, ssim, timed_per_image)
 from .learning.inverter import FeedforwardInverter, classifier_condition, reconstructed_mistakes, what_survives
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
@@ -104,6 +106,7 @@ __all__ = [
     "content_judges",
     "Coordinate",
     "CoordinateSum",
+    "crossed_pairs",
     "CrossEntropy",
     "DatasetNotFoundError",
     "EarlyStopping",
@@ -117,15 +120,20 @@ __all__ = [
     "generate",
     "generate_from_gaussian",
     "get_profile",
+    "ghosting",
+    "Ghosting",
     "held_out_summary",
     "high_frequency_share",
     "high_frequency_table",
     "horizontal_centre",
     "ImageDataset",
+    "ImagePairs",
     "inpaint",
     "input_gradient",
     "InputError",
     "interpolate",
+    "interpolation_measures",
+    "InterpolationMeasures",
     "inversion_measures",
     "inversion_scores",
     "invert",

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -105,6 +105,26 @@ def random_pairs(dataset: Dataset, n: int, seed: int = 0) -> tuple[torch.Tensor,
     keep = labels[first] != labels[second]
     first, second = first[keep][:n], second[keep][:n]
     return dataset.tensors(first)[0], dataset.tensors(second)[0]  # type: ignore[attr-defined]
+
+
+class ImagePairs(NamedTuple):
+    """Images paired by index: ``start[i]`` (image ``ids[i][0]``, label ``start_labels[i]``) goes to ``end[i]``."""
+
+    ids: list[tuple[int, int]]
+    start: torch.Tensor
+    end: torch.Tensor
+    start_labels: torch.Tensor
+    end_labels: torch.Tensor
+
+
+def crossed_pairs(images: torch.Tensor, labels: torch.Tensor, sources: int, destinations: int, *,
+                  generator: Optional[torch.Generator] = None) -> ImagePairs:
+    """Every one of ``sources`` random ``images`` paired with every one of ``destinations`` others (source-major),
+    both drawn from one permutation from ``generator``: chapter 6's interpolation pairs."""
+    order = torch.randperm(len(images), generator=generator)
+    ids = [(int(s), int(d)) for s in order[:sources] for d in order[sources : sources + destinations]]
+    first, second = [s for s, _ in ids], [d for _, d in ids]
+    return ImagePairs(ids, images[first], images[second], labels[first], labels[second])
 
 
 def index_batches(dataset: Dataset, batches: Sequence[torch.Tensor],

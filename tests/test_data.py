@@ -84,3 +84,14 @@ def test_restricted_imagenet_needs_all_class_folders(tmp_path):
     _fake_imagenet(tmp_path, classes=12)
     with pytest.raises(rr.DatasetNotFoundError, match="1000"):
         restricted_imagenet("train", root=tmp_path)
+
+
+def test_crossed_pairs_pair_every_source_with_every_destination():
+    images, labels = torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10) % 3
+    pairs = rr.crossed_pairs(images, labels, 2, 3, generator=torch.Generator().manual_seed(5))
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(5)).tolist()
+    assert pairs.ids == [(s, d) for s in order[:2] for d in order[2:5]]
+    assert pairs.start.flatten().tolist() == [float(s) for s, _ in pairs.ids]
+    assert pairs.end.flatten().tolist() == [float(d) for _, d in pairs.ids]
+    assert pairs.start_labels.tolist() == [s % 3 for s, _ in pairs.ids]
+    assert pairs.end_labels.tolist() == [d % 3 for _, d in pairs.ids]

@@ -233,3 +233,16 @@ def test_mistakes_panel_labels_true_and_predicted_and_show_draws_it(monkeypatch)
     panel.show("mistakes")
     assert shown == ["mistakes"]
     plt.close("all")
+
+
+def test_interpolation_strips_and_pages_lay_out_pairs_kinds_and_lambdas():
+    frames = {"robust": torch.rand(3, 2, 1, 4, 4), "cross-fade": torch.rand(3, 2, 1, 4, 4)}
+    strips = panels.interpolation_strips(frames, [(4, 7), (5, 8)])
+    assert strips.row_labels == ["4→7\nrobust", "4→7\ncross-fade", "5→8\nrobust", "5→8\ncross-fade"]
+    assert strips.column_labels == ["λ=0.00", "λ=0.50", "λ=1.00"]
+    assert torch.equal(strips.rows[3], frames["cross-fade"][:, 1])
+    assert panels.interpolation_strips(frames).row_labels == ["robust", "cross-fade"]
+    pages = panels.interpolation_pages(frames, [(4, 7), (5, 8)], size=1.0)
+    assert list(pages)[:4] == [("test image 4", "test image 7", lam) for lam in ("0.00", "0.50", "1.00")] + [
+        ("test image 5", "test image 8", "0.00")]
+    assert len(pages) == 6 and all(png.startswith(b"\x89PNG") for png in pages.values())

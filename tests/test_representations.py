@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import matplotlib
 import numpy as np
@@ -52,6 +53,18 @@ def test_path_progress_measures_position_and_distance_along_the_path():
     progress, residual = R.path_progress(_PixelModel(), frames, a, b)
     assert progress[2, 0] == pytest.approx(0.25) and residual[2, 0] == pytest.approx(0.25)
     assert residual[1, 1] == pytest.approx(0.1) and progress[1, 1] == pytest.approx(0.25 + 0.2 / 4)
+
+
+def test_interpolation_measures_tell_a_path_from_its_seeds():
+    a, b = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2)  # R = pixels: the interpolation is the blend itself
+    a[1, 0, 0, 0] = 0.5
+    exact = R.interpolation_measures(_PixelModel(), R.pixel_blend(a, b, 4), a, b, steps=300, step_size=0.01)
+    assert exact.monotone == 1.0 and exact.residual == pytest.approx(0, abs=1e-6) and exact.from_blend == 0.0
+    torch.testing.assert_close(exact.following, torch.zeros(2), atol=0.03, rtol=0)
+    seeded = R.interpolation_measures(_PixelModel(), R.pixel_blend(b, a, 4), a, b, steps=300, step_size=0.01)
+    assert seeded.monotone == 0.0  # the mirrored blend walks the path backwards and is what its seeds were
+    torch.testing.assert_close(seeded.following, torch.ones(2), atol=0.03, rtol=0)
+    assert seeded.summary().startswith("monotone progress in 0% of 2 pairs;")
 
 
 def test_interpolation_frames_and_endpoints():
@@ -183,6 +196,19 @@ def test_knn_predict():
     assert knn_predict(ref, labels, torch.tensor([[0.05], [0.97]]).view(2, 1, 1, 1), k=3).tolist() == [0, 1]
 
 
+def test_ghosting_measures_distance_to_references_and_what_the_judge_names():
+    reference = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+    on = reference[[0, 1, 1]].view(3, 1, 1, 2, 2)  # 3 frames of 1 pair, the inner one a reference image
+    frames = {"blend": torch.full((3, 1, 1, 2, 2), 0.5), "sharp": on}
+    judged = rr.ghosting(frames, reference, lambda x: (x.flatten(1).mean(1) > 0.75).long(), torch.tensor([1]),
+                         torch.tensor([2]))
+    assert judged.lambdas == [0.5] and judged.distance["blend"].tolist() == [[1.0]]
+    assert judged.distance["sharp"].tolist() == [[0.0]] and judged.named == {"blend": 0.0, "sharp": 1.0}
+    table = judged.summary("blend")
+    assert table["sharp"]["frames closer to one than the blend's"] == 1.0
+    assert math.isnan(table["blend"]["frames closer to one than the blend's"])
+
+
 def test_nearest_distance_is_the_pixel_distance_to_the_closest_reference():
     ref = torch.tensor([[0.0, 0.0], [3.0, 4.0]]).view(2, 1, 1, 2)
     queries = torch.tensor([[0.0, 1.0], [3.0, 4.0], [6.0, 8.0]]).view(3, 1, 1, 2)
@@ -274,6 +300,13 @@ def test_loss_curves_draw_one_panel_per_loss():
     assert [ax.get_ylabel() for ax in fig.axes] == ["pixel loss", "feature loss"]
     assert [line.get_ydata().tolist() for line in fig.axes[1].lines] == [[2.0, 1.0]]
     matplotlib.pyplot.close(fig)
+
+
+def test_number_table_formats_numbers_and_leaves_missing_ones_blank():
+    styled = plots.number_table({"a": {"x": 0.125, "y": float("nan")}, "b": {"x": 2.0, "y": 1.0}}, "two rows")
+    assert list(styled.data.index) == ["a", "b"] and list(styled.data.columns) == ["x", "y"]
+    html = styled.to_html()
+    assert "two rows" in html and "0.12" in html and "2.00" in html and "nan" not in html.lower()
 
 
 def test_extreme_images_and_their_alignment_with_a_visualisation():

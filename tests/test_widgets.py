@@ -97,3 +97,10 @@ def test_figure_png_is_paletted_unless_asked_for_full_colour():
     assert len(Image.open(io.BytesIO(widgets.figure_png(figure(), colors=8))).getcolors()) <= 8
     with pytest.raises(ValueError, match="between 2 and 256"):
         widgets.figure_png(figure(), colors=1)
+
+
+def test_index_boxes_bound_each_index_to_the_items():
+    boxes = widgets.index_boxes(10, source=3, destination=9)
+    assert list(boxes) == ["source", "destination"]
+    assert [(b.value, b.min, b.max, b.description) for b in boxes.values()] == [(3, 0, 9, "source"),
+                                                                                 (9, 0, 9, "destination")]

@@ -4,7 +4,7 @@ one figure or as one picker page per example; chapter 8's style transfers as fig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Mapping, Sequence
+from typing import Hashable, Mapping, Optional, Sequence
 
 import ipywidgets
 import torch
@@ -17,7 +17,7 @@ from ..learning.inverter import (FeedforwardInverter, Mistakes, classifier_condi
 from ..networks.models import RobustModel
 from ..optimization.activations import stage_name
 from ..optimization.layer_robustness import LayerRobustness
-from ..optimization.representations import FeatureAdditions, accentuate, add_feature, input_gradient
+from ..optimization.representations import FeatureAdditions, accentuate, add_feature, frame_lambdas, input_gradient
 from ..optimization.style import StyleSetup
 from ..optimization.synthesis import ClassConditionalGaussian, generate_from_gaussian
 from . import plots, widgets
@@ -269,6 +269,32 @@ def mistakes_panel(mistakes: Mistakes, k: int = 8) -> Panel:
     """The first ``k`` misclassified images over their reconstructions, labelled ``true -> predicted``."""
     return Panel([mistakes.images[:k], mistakes.reconstructions[:k]], ["original", "reconstruction"],
                  [f"{t} -> {p}" for t, p in zip(mistakes.labels[:k].tolist(), mistakes.predicted[:k].tolist())])
+
+
+def interpolation_strips(frames: Mapping[str, torch.Tensor],
+                         pair_ids: Optional[Sequence[tuple[int, int]]] = None) -> Panel:
+    """Interpolations (each kind (T + 1, pairs, C, H, W)) as strips: a row per pair in ``pair_ids`` (labelled with
+    its test indices) and kind, a column per λ; without ``pair_ids``, the first pair's rows, labelled by kind."""
+    rows, labels = [], []
+    for p, pair in enumerate(pair_ids or [None]):
+        for kind, path in frames.items():
+            rows.append(path[:, p])
+            labels.append(kind if pair is None else f"{pair[0]}→{pair[1]}\n{kind}")
+    return Panel(rows, labels, [f"λ={lam:.2f}" for lam in frame_lambdas(len(rows[0]) - 1)])
+
+
+def interpolation_pages(frames: Mapping[str, torch.Tensor], pair_ids: Sequence[tuple[int, int]],
+                        size: float = 1.6) -> dict[tuple[str, str, str], bytes]:
+    """Per pair in ``pair_ids`` and λ, a picker page with that frame of every kind of interpolation in ``frames``
+    (each (T + 1, pairs, C, H, W)) side by side, keyed (source, destination, λ) for ``widgets.grid_picker``."""
+    lambdas = frame_lambdas(len(next(iter(frames.values()))) - 1)
+    pages = {}
+    for p, (s, d) in enumerate(pair_ids):
+        pair = Panel([path[:, p] for path in frames.values()], list(frames),
+                     [f"test image {s} → test image {d}\nλ = {lam:.2f}" for lam in lambdas])
+        for k, lam in enumerate(lambdas):
+            pages[(f"test image {s}", f"test image {d}", f"{lam:.2f}")] = pair.page(k, size)
+    return pages
 
 
 def _largest_change(edited: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:

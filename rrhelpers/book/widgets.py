@@ -125,3 +125,10 @@ def live_view(controls: Mapping[str, widgets.ValueWidget], render: Callable[...,
     for control in controls.values():
         control.observe(update, names="value")
     return widgets.VBox([widgets.HBox(list(controls.values())), status, image])
+
+
+def index_boxes(count: int, **values: int) -> dict[str, widgets.BoundedIntText]:
+    """One integer box per keyword, for an index into ``count`` items (0 to count - 1), starting at the keyword's
+    value and described by its name: the controls of a :func:`live_view` over test images."""
+    return {name: widgets.BoundedIntText(value=value, min=0, max=count - 1, description=name)
+            for name, value in values.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from ..optimization.attacks import pgd_attack
 from ..data import iterate_batches
 from ..networks.models import RobustModel, eval_mode, frozen
 from ..optimization.problems import default_step_size
+from ..optimization.representations import frame_lambdas
 from ..optimization.solver import SolverResult
 
 APGD_LOSSES = ("ce", "dlr")
@@ -218,7 +219,8 @@ def inversion_measures(result: SolverResult, goals: torch.Tensor) -> dict[str, f
 def reconstruction_quality(reconstructions: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor,
                            judge: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, np.ndarray]:
     """Per image, how close ``reconstructions`` came to their ``originals``: the mean squared pixel error
-    (``'mse'``), SSIM (``'ssim'``) and whether ``judge`` reads the original's label in it (``'read_back'``, 1 or 0)."""
+    (``'mse'``), SSIM (``'ssim'``) and whether ``judge`` reads the original's label in it (``'read_back'``, 1 or
+    0)."""
     return {"mse": ((reconstructions - originals) ** 2).flatten(1).mean(1).numpy(),
             "ssim": ssim(reconstructions, originals).numpy(),
             "read_back": (judge(reconstructions).cpu() == labels).float().numpy()}
@@ -288,6 +290,44 @@ def nearest_distance(images: torch.Tensor, reference: torch.Tensor) -> torch.Ten
     """Per image, the pixel (L2) distance to the nearest ``reference`` image, on the CPU: a model-free measure of how
     far an image is from every real one (a superimposition of two digits is far from all of them)."""
     return _pixel_distances(images, reference).min(1).values.cpu()
+
+
+@dataclass(frozen=True)
+class Ghosting:
+    """Whether interpolation frames look like single images, by measures that know no network (:func:`ghosting`):
+    a superimposition of two digits lies far from every real one, and a judge names neither of them."""
+
+    lambdas: list[float]
+    """The λ of the inner frames (0 < λ < 1)."""
+    distance: dict[str, torch.Tensor]
+    """Per kind of frames, each inner frame's pixel (L2) distance to the nearest reference image, (T - 1, pairs)."""
+    named: dict[str, float]
+    """Per kind, the share of inner frames the judge labels as the source's or the destination's class."""
+
+    def summary(self, baseline: str) -> dict[str, dict[str, float]]:
+        """Per kind, the mean distance, the share of its frames nearer to a reference image than ``baseline``'s frame
+        of the same pair and λ (NaN for ``baseline`` itself) and the named share: chapter 6's table."""
+        return {kind: {"nearest training digit (mean L2)": d.mean().item(),
+                       f"frames closer to one than the {baseline}'s": float("nan") if kind == baseline
+                       else (d < self.distance[baseline]).float().mean().item(),
+                       "judge names the source or the destination": self.named[kind]}
+                for kind, d in self.distance.items()}
+
+
+def ghosting(frames: Mapping[str, torch.Tensor], reference: torch.Tensor,
+             judge: Callable[[torch.Tensor], torch.Tensor], start_labels: torch.Tensor,
+             end_labels: torch.Tensor) -> Ghosting:
+    """:class:`Ghosting` of the inner frames of each kind of interpolation in ``frames`` (each (T + 1, pairs, C, H,
+    W)): their distances to the nearest ``reference`` image and whether ``judge`` (images -> labels) names either
+    endpoint's label."""
+    count = len(next(iter(frames.values()))) - 1
+    distance, named = {}, {}
+    for kind, path in frames.items():
+        inner = path[1:-1]
+        distance[kind] = nearest_distance(inner.flatten(0, 1), reference).view(inner.shape[:2])
+        labels = judge(inner.flatten(0, 1)).view(inner.shape[:2])
+        named[kind] = ((labels == start_labels) | (labels == end_labels)).float().mean().item()
+    return Ghosting(frame_lambdas(count)[1:-1], distance, named)
 
 
 def horizontal_centre(images: torch.Tensor) -> torch.Tensor:

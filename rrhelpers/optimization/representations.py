@@ -239,6 +239,12 @@ def pixel_blend(start: torch.Tensor, end: torch.Tensor, frames: int = 8) -> torc
     return torch.lerp(start[None], end[None], t.to(start.dtype))
 
 
+def frame_lambdas(frames: int) -> list[float]:
+    """The λ of eq. 6's T + 1 frames, T = ``frames``: 0, 1/T, ..., 1 (the frame axis of :func:`pixel_blend` and
+    :func:`interpolate`)."""
+    return [k / frames for k in range(frames + 1)]
+
+
 def interpolate(model: RobustModel, start: torch.Tensor, end: torch.Tensor, frames: int = 8, steps: int = 500,
                 step_size: float = 0.1, eps: Optional[float] = None, seeds: Optional[torch.Tensor] = None,
                 **kwargs) -> torch.Tensor:
@@ -280,6 +286,50 @@ def path_progress(model: RobustModel, frames: torch.Tensor, start: torch.Tensor,
     t = torch.linspace(0, 1, steps, device=reps.device).view(-1, 1, 1)
     residual = (reps - torch.lerp(r0[None], r1[None], t)).norm(dim=-1) / length2.sqrt()
     return progress.cpu(), residual.cpu()
+
+
+@dataclass(frozen=True)
+class InterpolationMeasures:
+    """How interpolation frames (eq. 6) of B pairs walk the representation path, and how much of them the seeds
+    made (:func:`interpolation_measures`)."""
+
+    monotone: float
+    """The share of pairs whose frames move forward along the path (:func:`path_progress`), never back by more
+    than the tolerance."""
+    residual: float
+    """The mean distance of the inner frames' R from their target points, as a fraction of the path length."""
+    following: torch.Tensor
+    """Per pair (B,), seed-following: how far the frames solved from the mirrored cross-fade are from the frames,
+    relative to how far the two seeds are apart (0: the representation alone decides the image)."""
+    from_blend: float
+    """The mean pixel distance of the inner frames from the cross-fade (not a measure of ghosting)."""
+
+    def summary(self) -> str:
+        """The measures in one line, as chapter 6 prints them."""
+        return (f"monotone progress in {self.monotone:.0%} of {len(self.following)} pairs; distance of the inner "
+                f"frames from their target points {self.residual:.3f} of the path; seed-following "
+                f"{self.following.mean():.3f} (per pair {[round(v, 2) for v in self.following.tolist()]}); pixel "
+                f"distance from the cross-fade {self.from_blend:.2f} (not a measure of ghosting, printed only)")
+
+
+def interpolation_measures(model: RobustModel, frames: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                           steps: int = 500, step_size: float = 0.1, *, tolerance: float = 0.02,
+                           **kwargs) -> InterpolationMeasures:
+    """Chapter 6's checks of ``model``'s interpolation ``frames`` (T + 1, B, C, H, W) from ``start`` to ``end``:
+    every frame is solved again from the mirrored cross-fade (``steps``, ``step_size`` and ``kwargs`` as for
+    :func:`interpolate`) to see how much of it its seed decided; the middle frame, whose two seeds coincide, is
+    left out of that. Progress may step back by ``tolerance`` (a fraction of the path) and still count as forward."""
+    count = frames.shape[0] - 1
+    blend, mirrored = pixel_blend(start, end, count), pixel_blend(end, start, count)
+    inner = [k for k in range(1, count) if 2 * k != count]
+    again = interpolate(model, start, end, count, steps, step_size, seeds=mirrored, **kwargs).cpu()
+    seed_gap = (blend - mirrored).flatten(2).norm(dim=-1)[inner]
+    following = ((frames - again).flatten(2).norm(dim=-1)[inner] / seed_gap).mean(0)
+    progress, residual = path_progress(model, frames, start, end)
+    return InterpolationMeasures(
+        monotone=((progress[1:] - progress[:-1]) >= -tolerance).all(0).float().mean().item(),
+        residual=residual[1:-1].mean().item(), following=following,
+        from_blend=(frames - blend).flatten(2).norm(dim=-1)[1:-1].mean().item())
 
 
 def top_weighted_coordinates(model: RobustModel, x: torch.Tensor, k: int,
