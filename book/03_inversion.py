@@ -115,8 +115,8 @@ plt.show()
 # %% [markdown]
 # ## Pick a target
 #
-# Choose a target (the first 12) to see its inversions from noise by both models. (The results are precomputed above, so the picker also
-# works in the static HTML book.)
+# Choose a target (the first 12) to see its inversions from noise by both models. (The results are precomputed
+# above, so the picker also works in the static HTML book.)
 
 # %%
 inverted = panels.Panel(

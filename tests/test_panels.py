@@ -101,6 +101,9 @@ def test_synthesis_panel_and_live_view_show_the_seed_and_each_models_image():
     panel = panels.synthesis_panel(made, torch.tensor([0, 1]), [1, 2], ["zero", "one"])
     assert panel.row_labels == ["seed", "robust", "standard"] and panel.rows[1] is made["robust"]
     assert panel.column_labels == ["class zero, draw 1", "class one, draw 2"]
+    grid = panels.synthesis_grid({"seed": images[:4], "robust": images[4:8]}, 2, ["zero", "one", "two"])
+    assert grid.row_labels == ["seed 1", "robust", "seed 2", "robust"] and grid.column_labels == ["zero", "one"]
+    assert torch.equal(grid.rows[2], images[2:4]) and torch.equal(grid.rows[3], images[6:8])
     models = {"robust": tiny_model(seed=1), "standard": tiny_model(seed=2)}
     view = panels.synthesis_live(models, ClassConditionalGaussian(images, labels, size=4), ["zero", "one"], eps=0.5,
                                  steps=2, step_size=0.1)

@@ -110,6 +110,15 @@ def synthesis_panel(made: dict[str, torch.Tensor], classes: torch.Tensor, draws:
                  [f"class {class_names[int(c)]}, draw {d}" for c, d in zip(classes, draws)])
 
 
+def synthesis_grid(made: dict[str, torch.Tensor], draws: int, class_names: Sequence[str]) -> Panel:
+    """Chapter 10's generation figure from ``draws`` blocks of one image per class
+    (:func:`generate_from_gaussian`): per draw, the row of seeds, then a row per model of what it made of them."""
+    n = len(made["seed"]) // draws
+    rows = [(f"seed {d + 1}" if kind == "seed" else kind, images[d * n : (d + 1) * n])
+            for d in range(draws) for kind, images in made.items()]
+    return Panel([images for _, images in rows], [label for label, _ in rows], list(class_names[:n]))
+
+
 def synthesis_live(models: dict[str, RobustModel], gaussian: ClassConditionalGaussian, class_names: Sequence[str],
                    *, eps: float, steps: int, step_size: float) -> ipywidgets.VBox:
     """Chapter 10's live view: pick a class and a draw, and a new seed is drawn and generated from with each model

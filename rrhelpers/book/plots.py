@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,9 +12,6 @@ from pandas.io.formats.style import Styler
 
 from ..optimization.activations import stage_name
 from ..optimization.layer_robustness import LayerRobustness
-
-if TYPE_CHECKING:
-    from pandas.io.formats.style import Styler
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
@@ -80,8 +77,6 @@ def mean_ci(samples: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tu
 def number_table(rows: Mapping[str, Mapping[str, float]], caption: str, number_format: str = "{:.2f}") -> Styler:
     """A styled pandas table (for ``display``) with a row per key of ``rows`` and a column per measure in it,
     the numbers in ``number_format`` and missing ones (NaN) blank."""
-    import pandas as pd
-
     return pd.DataFrame(rows).T.style.format(number_format, na_rep="").set_caption(caption)
 
 
