@@ -38,6 +38,7 @@ from .optimization.representations import (
     add_feature,
     choose_coordinates,
     class_pictures,
+    coordinate_seeds,
     evenly_spaced_classes,
     extreme_images,
     input_gradient,
@@ -50,10 +51,13 @@ from .optimization.representations import (
     object_energy_share,
     path_progress,
     pixel_blend,
+    representations,
     top_image_alignment,
     top_weighted_coordinates,
     visualize,
     visualize_class,
+    visualize_coordinates,
+    visualize_jittered,
 )
 from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unconstrained, make_constraint,
                                   optimize)
@@ -68,7 +72,7 @@ from .learning.inverter import FeedforwardInverter, classifier_condition
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
-from .book.judges import content_judge, content_judges, recognised
+from .book.judges import content_judge, content_judges, recognised, recognised_text
 from .book.kit import ChapterKit, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
@@ -97,6 +101,7 @@ __all__ = [
     "content_judge",
     "content_judges",
     "Coordinate",
+    "coordinate_seeds",
     "CoordinateSum",
     "CrossEntropy",
     "DatasetNotFoundError",
@@ -156,9 +161,11 @@ __all__ = [
     "RandomlyTransformed",
     "RECIPES",
     "recognised",
+    "recognised_text",
     "relative_style_distance",
     "relative_style_distances",
     "RepresentationDistance",
+    "representations",
     "rf_difference",
     "rf_table",
     "RobustModel",
@@ -189,5 +196,7 @@ __all__ = [
     "untrained_judges",
     "visualize",
     "visualize_class",
+    "visualize_coordinates",
+    "visualize_jittered",
     "wrap_classifier",
 ]

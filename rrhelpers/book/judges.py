@@ -7,7 +7,7 @@ chapters compare), its ImageNet classes mapped to the dataset's (Restricted Imag
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
@@ -55,3 +55,8 @@ def content_judges(profile: Profile) -> dict[str, Judge]:
 def recognised(judges: dict[str, Judge], images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """For each judge, the fraction of ``images`` it labels as ``labels``."""
     return {name: (judge(images).cpu() == labels.cpu()).float().mean().item() for name, judge in judges.items()}
+
+
+def recognised_text(shares: Mapping[str, float]) -> str:
+    """:func:`recognised`'s shares as one printed phrase, ``"judge 96%, knn 74%"``."""
+    return ", ".join(f"{judge} {share:.0%}" for judge, share in shares.items())
