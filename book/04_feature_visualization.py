@@ -39,20 +39,16 @@ class_steps = None  # steps of the class pictures; None: the profile's (quick: 2
 seed = None  # random coordinates and seed images; None: 0
 
 # %%
-import matplotlib.pyplot as plt
-import torch
 from IPython.display import display
 
 import rrhelpers as rr
-from rrhelpers.book import plots, widgets
-from rrhelpers.optimization.representations import representations
+from rrhelpers.book import panels, widgets
 
 cfg, P, models, test_set, g = rr.chapter_kit(
     profile, "feature_visualization", coordinates=coordinates, seeds=seeds, steps=steps, step_size=step_size, top=top,
     regularised_steps=regularised_steps, classes=classes, class_seeds=class_seeds, class_eps=class_eps,
     class_steps=class_steps, seed=seed)
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
-reps = {name: representations(m, test_x).cpu() for name, m in models.items()}
 
 # %% [markdown]
 # ## Which coordinates
@@ -72,33 +68,24 @@ print("coordinates:", coords)
 # row shows one coordinate and each column one seed.
 
 # %%
-shape = test_x.shape[1:]
-seed_images = torch.cat([rr.noise_seeds((1, *shape), seed=cfg.seed), torch.full((1, *shape), 0.5),
-                         test_x[torch.randperm(len(test_x), generator=g)[: max(cfg.seeds - 2, 0)]]])[: cfg.seeds]
-batch_seeds = seed_images.repeat(len(coords), 1, 1, 1)
-batch_coords = torch.tensor(coords).repeat_interleave(cfg.seeds)
-results = {name: rr.visualize(m, batch_seeds, batch_coords, cfg.steps, cfg.step_size, progress=True, desc=name)
-           for name, m in models.items()}
+seed_images = rr.coordinate_seeds(test_x, cfg.seeds, generator=g, seed=cfg.seed)
+grids = {name: rr.visualize_coordinates(m, seed_images, coords, cfg.steps, cfg.step_size, progress=True, desc=name)
+         for name, m in models.items()}
 for name in models:
-    grid = results[name].x.cpu().view(len(coords), cfg.seeds, *shape)
-    plots.image_grid([seed_images] + list(grid), ["seeds"] + [f"{i}: {k}" for i, k in zip(coords, kinds)],
-                     title=f"{name} model: maximising single coordinates", size=1.3)
-    plt.show()
+    panels.coordinate_panel(seed_images, grids[name], coords, kinds).show(
+        f"{name} model: maximising single coordinates", 1.3)
 
 # %% [markdown]
 # ## Most and least activating test images (Figure 4)
 #
-# For each coordinate, the robust visualisation from noise beside the test images with the largest and smallest
-# values of that coordinate: the visualisation shows what the top images share.
+# One figure per model, one row per coordinate: the model's visualisation from noise (the first seed above), then
+# the `top` test images with the largest values of that coordinate ("most") and the `top` with the smallest
+# ("least"). For the robust model, the visualisation shows what the top images share.
 
 # %%
-extremes = {name: {i: rr.extreme_images(reps[name], test_x, i, cfg.top) for i in coords} for name in models}
+features = {name: rr.representations(m, test_x).cpu() for name, m in models.items()}
 for name in models:
-    rows = [torch.cat([results[name].x.cpu()[j * cfg.seeds : j * cfg.seeds + 1], *extremes[name][i]])
-            for j, i in enumerate(coords)]
-    plots.image_grid(rows, [f"{i}" for i in coords], title=f"{name} model", size=1.1,
-                     col_labels=["maximised"] + ["most"] * cfg.top + ["least"] * cfg.top)
-    plt.show()
+    panels.extremes_panel(grids[name], features[name], test_x, coords, cfg.top).show(f"{name} model", 1.1)
 
 # %% [markdown]
 # ## A regularised visualisation of the standard model
@@ -108,16 +95,10 @@ for name in models:
 # improve, but they are now a property of the model *and* of the prior.
 
 # %%
-standard = models["standard"]
-noise = rr.noise_seeds((len(coords), *shape), seed=cfg.seed)
-prior = rr.RandomlyTransformed(rr.Coordinate(standard, torch.tensor(coords)),
-                                          generator=torch.Generator().manual_seed(cfg.seed))
-regularised = rr.solve(standard, prior, noise, constraint=None, steps=cfg.regularised_steps, step_size=cfg.step_size,
-                       maximize=True, track_best=False, progress=True, desc="regularised").x.cpu()
-plots.image_grid([results["standard"].x.cpu()[:: cfg.seeds], regularised, results["robust"].x.cpu()[:: cfg.seeds]],
-                 ["standard,\nplain", "standard,\nregularised", "robust,\nplain"],
-                 col_labels=[str(i) for i in coords], size=1.3)
-plt.show()
+noise = rr.noise_seeds((len(coords), *seed_images.shape[1:]), seed=cfg.seed)
+regularised = rr.visualize_jittered(models["standard"], noise, coords, cfg.regularised_steps, cfg.step_size,
+                                    seed=cfg.seed, progress=True, desc="regularised").x.cpu()
+panels.regularised_panel(grids, regularised, coords).show(size=1.3)
 
 # %% [markdown]
 # ## What does the model think a digit looks like?
@@ -130,12 +111,8 @@ plt.show()
 # %%
 shown_classes = rr.evenly_spaced_classes(len(test_set.classes), cfg.classes)
 wanted = shown_classes.repeat(cfg.class_seeds)
-class_images = rr.class_pictures(models, wanted, shape, generator=g, steps=cfg.class_steps,
-                                 step_size=cfg.class_step_size, eps=cfg.class_eps,
-                                 step_schedule=cfg.class_step_schedule, progress=True)
-plots.image_grid([class_images[name][: len(shown_classes)] for name in models], list(models),
-                 col_labels=[test_set.classes[c] for c in shown_classes], size=1.2)
-plt.show()
+class_images = rr.class_pictures(models, wanted, test_x.shape[1:], generator=g, progress=True, **cfg.class_budget)
+panels.class_panel(class_images, shown_classes, test_set.classes).show(size=1.2)
 
 # %% [markdown]
 # ## Pick a coordinate
@@ -144,14 +121,8 @@ plt.show()
 # models (precomputed, so this works in the static book too).
 
 # %%
-pages = {}
-for j, (i, kind) in enumerate(zip(coords, kinds)):
-    rows = [results[name].x.cpu()[j * cfg.seeds : (j + 1) * cfg.seeds] for name in models]
-    rows += [extremes[name][i][0] for name in models]
-    fig = plots.image_grid(rows, ["robust\nvisualisation", "standard\nvisualisation", "robust: most\nactivating",
-                                  "standard: most\nactivating"], title=f"coordinate {i} ({kind})", size=1.3)
-    pages[f"coordinate {i} ({kind})"] = widgets.figure_png(fig)
-display(widgets.picker(pages, description="coordinate"))
+display(widgets.picker(panels.coordinate_pages(grids, features, test_x, coords, kinds, cfg.top),
+                       description="coordinate"))
 
 # %% [markdown]
 # ## Claim check
@@ -182,14 +153,13 @@ display(widgets.picker(pages, description="coordinate"))
 # top images only loosely. The paper's ImageNet models show the correspondence far more clearly.
 
 # %%
-align = {name: rr.top_image_alignment(batch_seeds, results[name].x.cpu(), batch_coords, reps[name], test_x,
-                                      cfg.top).mean().item() for name in models}
+align = {name: rr.top_image_alignment(seed_images, grids[name], coords, features[name], test_x, cfg.top).mean().item()
+         for name in models}
 judges = rr.content_judges(P)
 verdicts = {name: rr.recognised(judges, class_images[name], wanted) for name in models}
 for name in models:
-    print(f"{name:8s}: of {len(wanted)} class pictures the judges recognise "
-          + ", ".join(f"{judge} {share:.0%}" for judge, share in verdicts[name].items())
-          + f"; cosine(change, top-image direction) {align[name]:.3f} (not asserted)")
+    print(f"{name:8s}: of {len(wanted)} class pictures the judges recognise {rr.recognised_text(verdicts[name])}; "
+          f"cosine(change, top-image direction) {align[name]:.3f} (not asserted)")
 robust, standard = verdicts["robust"][P.judge], verdicts["standard"][P.judge]
 rr.check_claim("class_pictures.robust_recognised", robust, at_least=cfg.min_recognised,
                why="the robust model's class pictures should show their class")

@@ -39,6 +39,7 @@ from .optimization.representations import (
     add_features,
     choose_coordinates,
     class_pictures,
+    coordinate_seeds,
     evenly_spaced_classes,
     extreme_images,
     FeatureAdditions,
@@ -55,10 +56,13 @@ from .optimization.representations import (
     object_energy_share,
     path_progress,
     pixel_blend,
+    representations,
     top_image_alignment,
     top_weighted_coordinates,
     visualize,
     visualize_class,
+    visualize_coordinates,
+    visualize_jittered,
 )
 from .optimization.solver import (L2Ball, LinfBall, Snapshots, SolverResult, Unconstrained, make_constraint,
                                   optimize)
@@ -74,7 +78,7 @@ from .learning.inverter import FeedforwardInverter, classifier_condition, recons
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
-from .book.judges import content_judge, content_judges, inversion_scores, recognised, source_kept
+from .book.judges import content_judge, content_judges, inversion_scores, recognised, recognised_text, source_kept
 from .book.kit import ChapterKit, chapter_inverters, chapter_kit
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
@@ -105,6 +109,7 @@ __all__ = [
     "content_judge",
     "content_judges",
     "Coordinate",
+    "coordinate_seeds",
     "CoordinateSum",
     "crossed_pairs",
     "CrossEntropy",
@@ -174,11 +179,13 @@ __all__ = [
     "RandomlyTransformed",
     "RECIPES",
     "recognised",
+    "recognised_text",
     "reconstructed_mistakes",
     "reconstruction_quality",
     "relative_style_distance",
     "relative_style_distances",
     "RepresentationDistance",
+    "representations",
     "rf_difference",
     "rf_table",
     "RobustModel",
@@ -211,6 +218,8 @@ __all__ = [
     "untrained_judges",
     "visualize",
     "visualize_class",
+    "visualize_coordinates",
+    "visualize_jittered",
     "what_survives",
     "wrap_classifier",
 ]

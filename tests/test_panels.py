@@ -249,3 +249,36 @@ def test_interpolation_strips_and_pages_lay_out_pairs_kinds_and_lambdas():
     assert list(pages)[:4] == [("test image 4", "test image 7", lam) for lam in ("0.00", "0.50", "1.00")] + [
         ("test image 5", "test image 8", "0.00")]
     assert len(pages) == 6 and all(png.startswith(b"\x89PNG") for png in pages.values())
+
+
+def test_coordinate_panels_lay_out_seeds_extremes_and_the_regularised_comparison():
+    seeds, grid = torch.rand(3, 1, 8, 8), torch.rand(2, 3, 1, 8, 8)  # 2 coordinates from 3 seeds
+    panel = panels.coordinate_panel(seeds, grid, [4, 7], ["chosen", "random"])
+    assert torch.equal(panel.rows[0], seeds) and torch.equal(panel.rows[2], grid[1])
+    assert panel.row_labels == ["seeds", "4: chosen", "7: random"]
+    images = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 1, 8, 8) / 5
+    features = torch.tensor([[0.0, 1.0], [4.0, 0.0], [2.0, 2.0], [3.0, 4.0], [1.0, 3.0]])
+    extremes = panels.extremes_panel(grid, features, images, [0, 1], 2)
+    assert torch.equal(extremes.rows[1][0], grid[1, 0]) and extremes.column_labels[1:] == ["most"] * 2 + ["least"] * 2
+    assert extremes.rows[1][1:, 0, 0, 0].tolist() == pytest.approx([0.6, 0.8, 0.0, 0.2])  # coordinate 1: 3, 4 / 0, 1
+    regularised = torch.rand(2, 1, 8, 8)
+    comparison = panels.regularised_panel({"robust": grid, "standard": grid.flip(0)}, regularised, [4, 7])
+    assert torch.equal(comparison.rows[0], grid[[1, 0], 0]) and torch.equal(comparison.rows[2], grid[:, 0])
+    assert comparison.column_labels == ["4", "7"]
+    pages = panels.coordinate_pages({"robust": grid, "standard": grid}, {"robust": features, "standard": features},
+                                    images, [0, 1], ["a", "b"], 2)
+    assert list(pages) == ["coordinate 0 (a)", "coordinate 1 (b)"]
+    assert all(png.startswith(b"\x89PNG") for png in pages.values())
+    plt.close("all")
+
+
+def test_class_panel_shows_each_models_first_picture_per_class_and_show_draws_it(monkeypatch):
+    pictures = {"robust": torch.rand(6, 1, 8, 8), "standard": torch.rand(6, 1, 8, 8)}
+    panel = panels.class_panel(pictures, torch.tensor([0, 2, 5]), [str(c) for c in range(10)])
+    assert panel.row_labels == ["robust", "standard"] and panel.column_labels == ["0", "2", "5"]
+    assert torch.equal(panel.rows[1], pictures["standard"][:3])
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()._suptitle.get_text()))
+    panel.show("title", 1.0)
+    assert shown == ["title"]
+    plt.close("all")

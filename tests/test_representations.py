@@ -139,6 +139,37 @@ def test_class_pictures_start_every_model_from_the_same_dark_seeds():
         assert torch.allclose(pictures[name], R.visualize_class(model, dark, classes, 3, 0.1).x.cpu())
 
 
+def test_recognised_shares_print_as_percentages_per_judge():
+    judges = {"all": lambda images: torch.tensor([1, 2, 3, 4]), "half": lambda images: torch.tensor([1, 2, 0, 0])}
+    shares = rr.recognised(judges, torch.zeros(4, 1, 2, 2), torch.tensor([1, 2, 3, 4]))
+    assert rr.recognised_text(shares) == "all 100%, half 50%"
+
+
+def test_coordinate_seeds_are_noise_gray_then_random_images():
+    images = torch.rand(5, 1, 8, 8)
+    seeds = R.coordinate_seeds(images, 4, generator=torch.Generator().manual_seed(1), seed=3)
+    picked = torch.randperm(5, generator=torch.Generator().manual_seed(1))[:2]
+    assert torch.equal(seeds[0], R.noise_seeds((1, 1, 8, 8), seed=3)[0]) and torch.equal(seeds[1], torch.full(
+        (1, 8, 8), 0.5)) and torch.equal(seeds[2:], images[picked])
+    assert len(R.coordinate_seeds(images, 1, generator=torch.Generator(), seed=3)) == 1
+
+
+def test_visualize_coordinates_is_a_grid_of_every_coordinate_from_every_seed():
+    model, seeds = tiny_model(), torch.rand(3, 1, 8, 8)
+    grid = R.visualize_coordinates(model, seeds, [2, 5], steps=4, step_size=0.2)
+    assert grid.shape == (2, 3, 1, 8, 8) and grid.device.type == "cpu"
+    torch.testing.assert_close(grid[1], R.visualize(model, seeds, 5, 4, 0.2).x.cpu())
+
+
+def test_visualize_jittered_is_seeded_and_raises_its_coordinates():
+    model, seeds = tiny_model(), R.noise_seeds((2, 1, 8, 8))
+    first, again = (R.visualize_jittered(model, seeds, [1, 3], steps=5, step_size=0.5, seed=2) for _ in range(2))
+    assert torch.equal(first.x, again.x)
+    assert not torch.equal(first.x, R.visualize_jittered(model, seeds, [1, 3], steps=5, step_size=0.5, seed=9).x)
+    before, after = (R.representations(model, x)[[0, 1], [1, 3]] for x in (seeds, first.x))
+    assert (after > before).all()
+
+
 def test_match_representation_uses_relative_distance_and_radius():
     model = tiny_model()
     a, b = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
@@ -232,6 +263,8 @@ def test_profiles_and_overrides():
     assert rr.PROFILES["quick"].chapters["inversion"].steps == 1000 and cfg.noise_std == 0.05 and cfg.seed == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 8
+    pictures = rr.chapter_settings("quick", "feature_visualization", class_steps=9).class_budget
+    assert pictures == {"steps": 9, "step_size": 0.5, "eps": 10.0, "step_schedule": "cosine"}
     with pytest.raises(ValueError, match="unknown profile"):
         rr.chapter_settings("imagenet-xl", "inversion")
     with pytest.raises(ValueError, match="unknown settings"):
@@ -315,10 +348,11 @@ def test_extreme_images_and_their_alignment_with_a_visualisation():
     most, least = R.extreme_images(features, images, 0, 2)
     assert most[:, 0, 0, 0].tolist() == pytest.approx([0.5, 0.4]) and least[:, 0, 0, 0].tolist() == pytest.approx(
         [0.1, 0.0])
-    starts = torch.zeros(2, 1, 2, 2)
+    seeds = torch.zeros(2, 1, 2, 2)
     towards = images[4:].mean(0, keepdim=True) - images.mean(0, keepdim=True)  # coordinate 0's direction
-    cosines = R.top_image_alignment(starts, torch.cat([towards, -towards]), torch.tensor([0, 0]), features, images, 2)
-    assert cosines.tolist() == pytest.approx([1.0, -1.0], abs=1e-6)
+    grid = torch.stack([torch.cat([towards, -towards]), torch.cat([-towards, towards])])  # (coordinates, seeds, ...)
+    cosines = R.top_image_alignment(seeds, grid, [0, 1], features, images, 2)  # coordinate 1's direction: -towards
+    assert cosines.shape == (2, 2) and cosines.flatten().tolist() == pytest.approx([1.0, -1.0, 1.0, -1.0], abs=1e-6)
 
 
 def test_inversion_measures_report_distance_similarity_and_error():

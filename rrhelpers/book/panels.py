@@ -17,7 +17,8 @@ from ..learning.inverter import (FeedforwardInverter, Mistakes, classifier_condi
 from ..networks.models import RobustModel
 from ..optimization.activations import stage_name
 from ..optimization.layer_robustness import LayerRobustness
-from ..optimization.representations import FeatureAdditions, accentuate, add_feature, frame_lambdas, input_gradient
+from ..optimization.representations import (FeatureAdditions, accentuate, add_feature, extreme_images, frame_lambdas,
+                                             input_gradient)
 from ..optimization.style import StyleSetup
 from ..optimization.synthesis import ClassConditionalGaussian, generate_from_gaussian
 from . import plots, widgets
@@ -46,6 +47,11 @@ class Panel:
         return plots.image_grid(list(self.rows), list(self.row_labels), col_labels=list(self.column_labels),
                                 title=title, size=size, cmap=self.cmaps)
 
+    def show(self, title: str | None = None, size: float = 1.45) -> None:
+        """:meth:`figure`, shown at once (so that each of a loop's figures appears where it is drawn)."""
+        self.figure(title, size)
+        plt.show()
+
     def page(self, j: int, size: float = 1.6) -> bytes:
         """Example ``j`` alone as a PNG: its images side by side, titled with its label on one line."""
         channels = self.rows[0].shape[1]  # one-channel rows (|change|) are shown in every channel of a colour image
@@ -54,14 +60,56 @@ class Panel:
                                title=self.column_labels[j].replace("\n", ", "), size=size, cmap="gray")
         return widgets.figure_png(fig)
 
-    def show(self, title: str | None = None, size: float = 1.45) -> None:
-        """Draw the :meth:`figure` and show it now (in a notebook: in its place among the cell's outputs)."""
-        self.figure(title, size)
-        plt.show()
-
     def column_pages(self, size: float = 1.6) -> dict[str, bytes]:
         """One :meth:`page` per example, keyed by its label on one line (for ``widgets.picker``)."""
         return {label.replace("\n", ", "): self.page(j, size) for j, label in enumerate(self.column_labels)}
+
+
+def coordinate_panel(seeds: torch.Tensor, visualized: torch.Tensor, coordinates: Sequence[int],
+                     kinds: Sequence[str]) -> Panel:
+    """Chapter 4's eq. 4 grid (:func:`~rrhelpers.optimization.representations.visualize_coordinates`, (coordinates,
+    seeds, C, H, W)): a row of the seeds, then a row per coordinate, labelled with its index and kind."""
+    return Panel([seeds, *visualized], ["seeds"] + [f"{i}: {k}" for i, k in zip(coordinates, kinds)], [])
+
+
+def extremes_panel(visualized: torch.Tensor, features: torch.Tensor, images: torch.Tensor,
+                   coordinates: Sequence[int], top: int) -> Panel:
+    """Chapter 4's Figure 4: per coordinate, a row of its visualisation from the first seed, then the ``top``
+    ``images`` that activate it most and the ``top`` that activate it least (``features``: their representations)."""
+    return Panel([torch.cat([visualized[j, :1], *extreme_images(features, images, i, top)])
+                  for j, i in enumerate(coordinates)], [str(i) for i in coordinates],
+                 ["maximised"] + ["most"] * top + ["least"] * top)
+
+
+def regularised_panel(visualized: Mapping[str, torch.Tensor], regularised: torch.Tensor,
+                      coordinates: Sequence[int]) -> Panel:
+    """Chapter 4's comparison, a column per coordinate: the standard model's plain visualisation from the first seed
+    (``visualized[model]``, (coordinates, seeds, C, H, W)), its regularised one, and the robust model's plain one."""
+    return Panel([visualized["standard"][:, 0], regularised, visualized["robust"][:, 0]],
+                 ["standard,\nplain", "standard,\nregularised", "robust,\nplain"], [str(i) for i in coordinates])
+
+
+def class_panel(pictures: Mapping[str, torch.Tensor], shown: torch.Tensor, class_names: Sequence[str]) -> Panel:
+    """Chapter 4's class pictures (:func:`~rrhelpers.optimization.representations.class_pictures`, the ``shown``
+    classes first): a row per model of its first picture of each, a column per class."""
+    return Panel([images[: len(shown)] for images in pictures.values()], list(pictures),
+                 [class_names[int(c)] for c in shown])
+
+
+def coordinate_pages(visualized: Mapping[str, torch.Tensor], features: Mapping[str, torch.Tensor],
+                     images: torch.Tensor, coordinates: Sequence[int], kinds: Sequence[str], top: int,
+                     size: float = 1.3) -> dict[str, bytes]:
+    """Chapter 4's picker: a PNG per coordinate with each model's visualisations from every seed
+    (``visualized[model]``, (coordinates, seeds, C, H, W)) and the ``top`` test images that activate it most."""
+    pages = {}
+    for j, (i, kind) in enumerate(zip(coordinates, kinds)):
+        rows = [grid[j] for grid in visualized.values()]
+        rows += [extreme_images(features[name], images, i, top)[0] for name in visualized]
+        labels = [f"{name}\nvisualisation" for name in visualized]
+        labels += [f"{name}: most\nactivating" for name in visualized]
+        title = f"coordinate {i} ({kind})"
+        pages[title] = widgets.figure_png(Panel(rows, labels, []).figure(title, size))
+    return pages
 
 
 def sensitivity_panel(models: dict[str, RobustModel], images: torch.Tensor, labels: torch.Tensor,

@@ -9,7 +9,7 @@ here: the values every profile shares (seeds, the paper's counts of seeds, frame
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from .profiles import Profile
@@ -90,6 +90,12 @@ class FeatureVisualization(ChapterSettings):
     class_step_schedule: str
     min_recognised: float
     min_recognised_gap: Optional[float] = None
+
+    @property
+    def class_budget(self) -> dict[str, Any]:
+        """The class pictures' solver settings, as :func:`~rrhelpers.class_pictures`' keyword arguments."""
+        return dict(steps=self.class_steps, step_size=self.class_step_size, eps=self.class_eps,
+                    step_schedule=self.class_step_schedule)
 
 
 @dataclass(frozen=True, kw_only=True)

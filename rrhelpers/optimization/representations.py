@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from ..networks.foreign import FOREIGN_PREFIXES
 from ..networks.models import RobustModel, eval_mode, frozen
-from .objectives import ClippedCoordinate, Coordinate, CoordinateSum, Logit, RepresentationDistance
+from .objectives import (ClippedCoordinate, Coordinate, CoordinateSum, Logit, RandomlyTransformed,
+                         RepresentationDistance)
 from .problems import solve
 from .solver import Snapshots, SolverResult, memory_format_of
 from ..validation import check_images
@@ -109,6 +110,33 @@ def visualize(model: RobustModel, seeds: torch.Tensor, index: int | torch.Tensor
     """Eq. 4: maximise coordinate ``index`` of R(x) from ``seeds`` (paper A.4: eps 1000, 200 steps)."""
     return solve(model, Coordinate(model, index), seeds, constraint=eps, steps=steps, step_size=step_size,
                  maximize=True, **{"desc": "feature visualisation", **kwargs})
+
+
+def coordinate_seeds(images: torch.Tensor, count: int, *, generator: torch.Generator, seed: int = 0) -> torch.Tensor:
+    """``count`` seeds for :func:`visualize_coordinates`: noise around gray (:func:`noise_seeds` from ``seed``),
+    plain gray, then random ``images`` drawn with ``generator``; a pattern that appears from all of them is the
+    coordinate's, not the seed's."""
+    shape = images.shape[1:]
+    return torch.cat([noise_seeds((1, *shape), seed=seed), torch.full((1, *shape), 0.5),
+                      images[torch.randperm(len(images), generator=generator)[: max(count - 2, 0)]]])[:count]
+
+
+def visualize_coordinates(model: RobustModel, seeds: torch.Tensor, coordinates: Sequence[int], steps: int = 200,
+                          step_size: float = 0.1, **kwargs) -> torch.Tensor:
+    """:func:`visualize` of every coordinate from every seed, in one batch: (coordinates, seeds, C, H, W) on the
+    CPU."""
+    batch = seeds.repeat(len(coordinates), 1, 1, 1)
+    index = torch.tensor(coordinates).repeat_interleave(len(seeds))
+    return visualize(model, batch, index, steps, step_size, **kwargs).x.cpu().view(len(coordinates), *seeds.shape)
+
+
+def visualize_jittered(model: RobustModel, seeds: torch.Tensor, index: int | Sequence[int] | torch.Tensor,
+                       steps: int = 400, step_size: float = 0.1, *, seed: int = 0, **kwargs) -> SolverResult:
+    """Eq. 4 with the transformation-robustness prior (:class:`RandomlyTransformed`, drawn from ``seed``),
+    unconstrained, last iterate: the regularised visualisation a standard model needs for readable pictures."""
+    objective = RandomlyTransformed(Coordinate(model, index), generator=torch.Generator().manual_seed(seed))
+    return solve(model, objective, seeds, constraint=None, steps=steps, step_size=step_size, maximize=True,
+                 track_best=False, **{"desc": "regularised visualisation", **kwargs})
 
 
 def visualize_class(model: RobustModel, seeds: torch.Tensor, classes: torch.Tensor, steps: int = 200,
@@ -390,16 +418,18 @@ def extreme_images(features: torch.Tensor, images: torch.Tensor, index: int,
     return images[order[:count]], images[order[-count:]]
 
 
-def top_image_alignment(starts: torch.Tensor, visualizations: torch.Tensor, indices: torch.Tensor,
+def top_image_alignment(seeds: torch.Tensor, visualizations: torch.Tensor, coordinates: Sequence[int],
                         features: torch.Tensor, images: torch.Tensor, count: int) -> torch.Tensor:
-    """Per visualisation of coordinate ``indices[j]``, the cosine between the change the solver made
-    (visualisation - start) and the direction from the mean of ``images`` to the mean of the coordinate's top
-    ``count`` images (:func:`extreme_images`): whether the picture drew what the coordinate responds to."""
+    """For :func:`visualize_coordinates`' grid (coordinates, seeds, C, H, W), the cosine between each change the
+    solver made (visualisation - seed) and the direction from the mean of ``images`` to the mean of the coordinate's
+    top ``count`` images (:func:`extreme_images`), (coordinates, seeds): whether the picture drew what the
+    coordinate responds to."""
     mean_image = images.mean(0).flatten()
-    change = (visualizations - starts).flatten(1)
+    change = (visualizations - seeds).flatten(0, 1).flatten(1)
     direction = torch.stack([extreme_images(features, images, int(i), count)[0].mean(0).flatten() - mean_image
-                             for i in indices])
-    return F.cosine_similarity(change, direction, dim=1)
+                             for i in coordinates])
+    cosines = F.cosine_similarity(change, direction.repeat_interleave(len(seeds), 0), dim=1)
+    return cosines.view(len(coordinates), len(seeds))
 
 
 def choose_coordinates(model: RobustModel, count: int, generator: torch.Generator,
