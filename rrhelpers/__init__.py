@@ -48,7 +48,6 @@ from .optimization.representations import (
     interpolation_measures,
     InterpolationMeasures,
     invert,
-    invert_from_noise,
     invert_together,
     match_representation,
     matching_curve,
@@ -79,7 +78,7 @@ from .learning.inverter_training import InverterConfig, load_inverter, train_inv
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
 from .book.claims import check_claim
 from .book.judges import content_judge, content_judges, inversion_scores, recognised, recognised_text, source_kept
-from .book.kit import ChapterKit, chapter_inverters, chapter_kit
+from .book.kit import ChapterKit, chapter_inverters, chapter_kit, invert_from_noise
 from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 """A chapter's start in one call: its settings, the model pair it compares, the test set and a seeded generator;
-and for chapter 9, the pair's inverters."""
+and for chapter 9, the pair's inverters and chapter 3's inversion from noise."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from ..data import ImageDataset, load_dataset
 from ..learning.inverter import FeedforwardInverter
 from ..learning.inverter_training import InverterConfig, load_inverter
 from ..networks.models import RobustModel
+from ..optimization.representations import invert, noise_seeds
+from ..optimization.solver import SolverResult
 from .profiles import Profile, chapter_settings
-from .settings import ChapterSettings, FeedforwardInversion
+from .settings import ChapterSettings, FeedforwardInversion, Inversion
 from ..networks.zoo import load_model, trained_on
 
 
@@ -53,3 +55,12 @@ def chapter_inverters(settings: FeedforwardInversion) -> dict[str, FeedforwardIn
     order), trained as the settings ask (:meth:`InverterConfig.from_settings`) on first use, then cached."""
     prof, config = settings.profile, InverterConfig.from_settings(settings)
     return {name: load_inverter(getattr(prof, name), config, device=prof.device) for name in ("robust", "standard")}
+
+
+def invert_from_noise(model: RobustModel, targets: torch.Tensor, settings: Inversion, *, seed: int,
+                      **kwargs) -> SolverResult:
+    """:func:`~rrhelpers.optimization.representations.invert` as chapter 3 runs it from noise: noise seeds with the
+    ``settings``' mean and spread (seeded by ``seed``), then its steps, step size and step schedule."""
+    seeds = noise_seeds(targets.shape, mean=settings.noise_mean, std=settings.noise_std, seed=seed)
+    return invert(model, targets, seeds, settings.steps, settings.step_size, step_schedule=settings.step_schedule,
+                  **kwargs)

@@ -7,7 +7,7 @@ tensors built from several), so the chapters and users share one implementation 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,6 @@ from .objectives import (ClippedCoordinate, Coordinate, CoordinateSum, Logit, Ra
 from .problems import solve
 from .solver import Snapshots, SolverResult, memory_format_of
 from ..validation import check_images
-
-if TYPE_CHECKING:
-    from ..book.settings import Inversion
 
 
 def noise_seeds(shape: Sequence[int], mean: float = 0.5, std: float = 0.05, seed: int = 0) -> torch.Tensor:
@@ -51,15 +48,6 @@ def invert(model: RobustModel, targets: torch.Tensor, seeds: torch.Tensor, steps
     objective = RepresentationDistance(model, goal, relative=True, fake_relu=fake_relu)
     return solve(model, objective, seeds, constraint=eps, steps=steps, step_size=step_size, maximize=False,
                  **{"desc": "inversion", **kwargs})
-
-
-def invert_from_noise(model: RobustModel, targets: torch.Tensor, settings: Inversion, *, seed: int,
-                      **kwargs) -> SolverResult:
-    """:func:`invert` as chapter 3 runs it from noise: :func:`noise_seeds` with the ``settings``' mean and spread
-    (seeded by ``seed``), then its steps, step size and step schedule."""
-    seeds = noise_seeds(targets.shape, mean=settings.noise_mean, std=settings.noise_std, seed=seed)
-    return invert(model, targets, seeds, settings.steps, settings.step_size, step_schedule=settings.step_schedule,
-                  **kwargs)
 
 
 def invert_together(model: RobustModel, problems: dict[str, tuple[torch.Tensor, torch.Tensor]], steps: int = 1000,
