@@ -41,8 +41,7 @@ import numpy as np
 import rrhelpers as rr
 from rrhelpers.book import plots
 
-cfg, P, models, test_set, _ = rr.chapter_kit(profile, "brittleness", order=("standard", "robust"), pairs=pairs,
-                                             radii=radii, steps=steps, shown=shown, shown_eps=shown_eps, seed=seed)
+cfg, P, models, test_set, _ = rr.chapter_kit("brittleness", globals(), order=("standard", "robust"))
 
 # %% [markdown]
 # ## Random pairs: sources and targets with different labels

@@ -48,8 +48,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import plots
 
-cfg = rr.chapter_settings(profile, "robust_training", eval_eps=eval_eps, eval_images=eval_images, steps=steps,
-                          apgd_steps=apgd_steps, gradient_images=gradient_images, seed=seed)
+cfg = rr.read_settings("robust_training", globals())
 P = cfg.profile
 names = {"standard": P.standard, "robust": P.robust}
 

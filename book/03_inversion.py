@@ -45,15 +45,10 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, plots, widgets
 
-cfg, P, models, test_set, _ = rr.chapter_kit(
-    profile, "inversion", images=images, steps=steps, step_size=step_size, step_schedule=step_schedule,
-    noise_mean=noise_mean, noise_std=noise_std, seed=seed)
-
-x, y = rr.sample(test_set, 2 * cfg.images, seed=cfg.seed)  # the targets, then as many other images as seeds
-targets, target_labels, other_images = x[: cfg.images], y[: cfg.images], x[cfg.images :]
-noise = rr.noise_seeds(targets.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed)
-ood, ood_names = rr.out_of_distribution(targets.shape[1], targets.shape[-1])
-ood_noise = rr.noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, seed=cfg.seed + 1)
+cfg, P, models, test_set, _ = rr.chapter_kit("inversion", globals())
+problems = rr.inversion_problems(test_set, cfg)  # (targets, seeds) by setting: from noise, from images, out of dist.
+(targets, _), (_, other_images), (ood, _) = problems.pairs.values()
+target_labels, ood_names = problems.labels["from noise"], problems.ood_names
 
 # %% [markdown]
 # ## In-distribution targets, from noise and from other images
@@ -63,11 +58,9 @@ ood_noise = rr.noise_seeds(ood.shape, mean=cfg.noise_mean, std=cfg.noise_std, se
 # from *another* test image (the paper's Figure 5), which the solver has to turn into the target.
 
 # %%
-problems = {"from noise": (targets, noise), "from images": (targets, other_images),
-            "out of distribution": (ood, ood_noise)}  # solved as one batch per model, each with its own curve
-solved = {name: rr.invert_together(m, problems, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
+solved = {name: rr.invert_together(m, problems.pairs, cfg.steps, cfg.step_size, step_schedule=cfg.step_schedule,
                                    progress=True, desc=name) for name, m in models.items()}
-from_noise, from_images, from_noise_ood = ({name: solved[name][p] for name in models} for p in problems)
+from_noise, from_images, from_noise_ood = ({name: solved[name][p] for name in models} for p in problems.pairs)
 shown = slice(0, 12)
 plots.image_grid(
     [targets[shown], from_noise["robust"].x.cpu()[shown], from_noise["standard"].x.cpu()[shown], other_images[shown],
@@ -163,33 +156,26 @@ display(widgets.picker(inverted.column_pages(2.2), description="target"))
 
 # %%
 judges = rr.content_judges(P)
-measured = {setting: rr.inversion_scores(results, goals, labels, judges)
-            for setting, (results, goals, labels) in {"from noise": (from_noise, targets, target_labels),
-                                                      "from images": (from_images, targets, target_labels),
-                                                      "out of distribution": (from_noise_ood, ood, None)}.items()}
-for setting, by_model in measured.items():
-    for name, values in by_model.items():
-        print(f"{setting:20s} {name:8s}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+measured = {setting: rr.inversion_scores({name: solved[name][setting] for name in models}, goals,
+                                         problems.labels[setting], judges)
+            for setting, (goals, _) in problems.pairs.items()}
+rows = {f"{setting}, {name}": values for setting, by_model in measured.items() for name, values in by_model.items()}
 noise_scores = measured["from noise"]
-for judge in P.judges:
-    print(f"from noise, recognised gap (robust - standard), judge {judge}: "
-          f"{noise_scores['robust'][judge] - noise_scores['standard'][judge]:+.3f}")
+rows["from noise, robust - standard"] = {k: v - noise_scores["standard"][k] for k, v in noise_scores["robust"].items()}
+display(plots.number_table(rows, "inversions: L2 pixel distance, SSIM and relative representation error (mean, "
+                                 "median) to the target; share recognised by each judge", "{:.3f}"))
 for setting in ("from noise", "from images"):
     key = setting.replace(" ", "_")
     rr.check_claim(f"{key}.robust_recognised", measured[setting]["robust"][P.judge], at_least=cfg.min_recognised,
                    why=f"robust inversions {setting} should show their target's digit")
     rr.check_claim(f"{key}.robust_median_error", measured[setting]["robust"]["median error"],
                    at_most=cfg.max_relative_error, why=f"robust inversions {setting} should converge")
-if cfg.min_recognised_gap is not None:
-    gap_judge = cfg.gap_judge or P.judge
-    rr.check_claim("from_noise.recognised_gap", noise_scores["robust"][gap_judge] - noise_scores["standard"][gap_judge],
-                   at_least=cfg.min_recognised_gap,
-                   why=f"standard inversions from noise should show their target's content far less often "
-                       f"(judge: {gap_judge})")
-if cfg.min_ssim is not None:
-    rr.check_claim("from_noise.robust_ssim", noise_scores["robust"]["ssim"], at_least=cfg.min_ssim,
-                   why="robust inversions from noise should resemble their target pixel by pixel")
-if cfg.min_ssim_gap is not None:
-    rr.check_claim("from_noise.ssim_gap", noise_scores["robust"]["ssim"] - noise_scores["standard"]["ssim"],
-                   at_least=cfg.min_ssim_gap,
-                   why="standard inversions from noise should resemble their target far less")
+gap_judge = cfg.gap_judge or P.judge
+rr.check_claim_where_set("from_noise.recognised_gap", rows["from noise, robust - standard"][gap_judge],
+                         at_least=cfg.min_recognised_gap, why=f"standard inversions from noise should show their "
+                                                               f"target's content far less often (judge: {gap_judge})")
+rr.check_claim_where_set("from_noise.robust_ssim", noise_scores["robust"]["ssim"], at_least=cfg.min_ssim,
+                         why="robust inversions from noise should resemble their target pixel by pixel")
+rr.check_claim_where_set("from_noise.ssim_gap", rows["from noise, robust - standard"]["ssim"],
+                         at_least=cfg.min_ssim_gap, why="standard inversions from noise should resemble their target "
+                                                        "far less")

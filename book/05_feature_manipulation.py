@@ -48,15 +48,8 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels
 
-cfg, P, models, test_set, g = rr.chapter_kit(
-    profile, "feature_manipulation", images=images, coordinates=coordinates, steps=steps, step_size=step_size,
-    snapshot_every=snapshot_every, seed=seed)
+cfg, P, models, test_set, g = rr.chapter_kit("feature_manipulation", globals())
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
-
-picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
-coords, kinds = rr.choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
-print("test images (indices):", picked.tolist())
-print("coordinates:", coords)
 
 # %% [markdown]
 # ## Adding features to random images
@@ -65,6 +58,10 @@ print("coordinates:", coords)
 # records the iterates every `snapshot_every` steps for the progressive view below.
 
 # %%
+picked = torch.randperm(len(test_x), generator=g)[: cfg.images]
+coords, kinds = rr.choose_coordinates(models["robust"], cfg.coordinates, g, test_set.classes)
+print("test images (indices):", picked.tolist())
+print("coordinates:", coords)
 additions = rr.add_features(models, test_x[picked], coords, steps=cfg.steps, step_size=cfg.step_size,
                             snapshot_every=cfg.snapshot_every, progress=True)
 for name in models:

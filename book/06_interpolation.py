@@ -42,9 +42,7 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, plots, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(
-    profile, "interpolation", sources=sources, destinations=destinations, frames=frames, steps=steps,
-    step_size=step_size, seed=seed)
+cfg, P, models, test_set, g = rr.chapter_kit("interpolation", globals())
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
 pairs = rr.crossed_pairs(test_x, test_y, cfg.sources, cfg.destinations, generator=g)
 print("pairs (test indices):", pairs.ids)

@@ -43,12 +43,8 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, widgets
 
-cfg, P, models, test_set, g = rr.chapter_kit(profile, "sensitivity", images=images, k=k, eps=eps, steps=steps,
-                                             step_size=step_size, claim_images=claim_images, seed=seed)
+cfg, P, models, test_set, g = rr.chapter_kit("sensitivity", globals())
 test_x, test_y = rr.sample(test_set, P.pool)  # all of it, or the profile's pool
-wrong_ids, right_ids = rr.shuffled_by_correctness(models["robust"], test_x, test_y, generator=g)
-print(f"the robust model misclassifies {len(wrong_ids)} of {len(test_y)} test images; "
-      f"shown: {wrong_ids[:cfg.images].tolist()} (wrong), {right_ids[:cfg.images].tolist()} (right)")
 budget = dict(k=cfg.k, steps=cfg.steps, step_size=cfg.step_size, eps=cfg.eps)  # eq. 8's k and the solver's budget
 
 # %% [markdown]
@@ -64,6 +60,9 @@ budget = dict(k=cfg.k, steps=cfg.steps, step_size=cfg.step_size, eps=cfg.eps)  #
 # count against the prediction, blue where it would support it, white where it does not matter.
 
 # %%
+wrong_ids, right_ids = rr.shuffled_by_correctness(models["robust"], test_x, test_y, generator=g)
+print(f"the robust model misclassifies {len(wrong_ids)} of {len(test_y)} test images; "
+      f"shown: {wrong_ids[:cfg.images].tolist()} (wrong), {right_ids[:cfg.images].tolist()} (right)")
 groups = {"misclassified by the robust model": wrong_ids[:cfg.images], "correctly classified": right_ids[:cfg.images]}
 shown = {title: panels.sensitivity_panel(models, test_x[ids], test_y[ids], ids.tolist(), test_set.classes, **budget)
          for title, ids in groups.items() if len(ids)}

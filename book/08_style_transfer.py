@@ -65,15 +65,9 @@ from IPython.display import display
 import rrhelpers as rr
 from rrhelpers.book import panels, plots
 
-cfg, P, models, test_set, _ = rr.chapter_kit(
-    profile, "style_transfer", contents=contents, styles=styles, size=size, style_weights=style_weights,
-    style_weight=style_weight, steps=steps, content_stage=content_stage, rf_images=rf_images, rf_eps=rf_eps,
-    rf_steps=rf_steps, seed=seed)
+cfg, P, models, test_set, _ = rr.chapter_kit("style_transfer", globals())
 setup = rr.StyleSetup.for_photos(models["robust"], cfg.contents, cfg.styles, size=cfg.size,
                                  content_stage=cfg.content_stage, steps=cfg.steps)
-for name, m in models.items():
-    print(f"{name}: {getattr(cfg, name)}, test accuracy {m.metadata.get('test_accuracy')}")
-print(setup.describe())
 
 # %% [markdown]
 # ## The style weight, for both networks
@@ -83,6 +77,9 @@ print(setup.describe())
 # judge of the claim check can.
 
 # %%
+for name, m in models.items():
+    print(f"{name}: {getattr(cfg, name)}, test accuracy {m.metadata.get('test_accuracy')}")
+print(setup.describe())
 first = (cfg.contents[0], cfg.styles[0])
 grid = {(name, w): setup.transfer(m, *first, w) for name, m in models.items() for w in cfg.style_weights}
 weight_labels = [f"style weight {w:g}" for w in cfg.style_weights]

@@ -143,11 +143,16 @@ for f in sorted(Path(results).glob("time-to-robustness-*.json")):
         work = result["workload"]
         print(f"\n{work['name']}: {work['dataset']} ({work['train_images']} training images), L2 eps {work['eps']}, "
               f"target PGD-20 >= {work['target_pgd20']:.0%} on {work['eval_images']} test images")
-        display(pd.DataFrame(result["rows"])[["loop", "train_seconds", "clean", "pgd20", "apgd_ce", "seconds_to_target",
-                                             "speedup_to_target_vs_a", "epoch_speedup_vs_a"]].round(3))
-        for row in result["rows"]:
+        rows = pd.DataFrame(result["rows"]).assign(seed=lambda t: t.get("seed", run["settings"].get("seed")))
+        display(rows[["seed", "loop", "train_seconds", "clean", "pgd20", "apgd_ce", "seconds_to_target",
+                      "speedup_to_target_vs_a", "epoch_speedup_vs_a"]].round(3))
+        if rows["seed"].nunique() > 1:  # the median over seeds (benchmarks/time_to_robustness.py --seeds)
+            display(pd.DataFrame(result["summary"]).round(3))
+        colours = {loop: f"C{i}" for i, loop in enumerate(dict.fromkeys(rows["loop"]))}
+        for _, row in rows.iterrows():
             curve = pd.DataFrame(row["curve"])
-            ax.plot(curve["seconds"], curve["pgd20"], marker="o", ms=3, label=row["loop"])
+            ax.plot(curve["seconds"], curve["pgd20"], marker="o", ms=3, color=colours[row["loop"]], alpha=0.8,
+                    label=row["loop"] if row["seed"] == rows["seed"].iloc[0] else None)
         ax.axhline(work["target_pgd20"], color="grey", ls="--", lw=1, label="target")
         ax.set(xlabel="training time (s, evaluation excluded)", ylabel=f"PGD-20 accuracy at eps {work['eps']}",
                title=f"{work['name']}: {work['dataset']}, L2 eps {work['eps']}", ylim=(0, 1))

@@ -76,10 +76,12 @@ from .learning.evaluation import (Ghosting, accuracy, apgd_robust, bootstrap_mea
 from .learning.inverter import FeedforwardInverter, classifier_condition, reconstructed_mistakes, what_survives
 from .learning.inverter_training import InverterConfig, load_inverter, train_inverter
 from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainResult, fast_adversarial_training, train
-from .book.claims import check_claim
-from .book.judges import content_judge, content_judges, inversion_scores, recognised, recognised_text, source_kept
-from .book.kit import ChapterKit, chapter_inverters, chapter_kit, invert_from_noise
-from .book.profiles import PROFILES, chapter_settings, get_profile, step_scale
+from .book.claims import check_claim, check_claim_where_set
+from .book.judges import (content_judge, content_judges, generation_judges, inversion_scores, recognised,
+                          recognised_text, source_kept)
+from .book.kit import (ChapterKit, InversionProblems, chapter_inverters, chapter_kit, invert_from_noise,
+                       inversion_problems)
+from .book.profiles import PROFILES, chapter_settings, get_profile, read_settings, step_scale
 
 __version__ = "0.1.0"
 
@@ -98,6 +100,7 @@ __all__ = [
     "chapter_settings",
     "ChapterKit",
     "check_claim",
+    "check_claim_where_set",
     "check_images",
     "CheckpointError",
     "choose_coordinates",
@@ -123,6 +126,7 @@ __all__ = [
     "FeedforwardInverter",
     "generate",
     "generate_from_gaussian",
+    "generation_judges",
     "get_profile",
     "ghosting",
     "Ghosting",
@@ -139,7 +143,9 @@ __all__ = [
     "interpolation_measures",
     "InterpolationMeasures",
     "inversion_measures",
+    "inversion_problems",
     "inversion_scores",
+    "InversionProblems",
     "invert",
     "invert_from_noise",
     "invert_together",
@@ -176,6 +182,7 @@ __all__ = [
     "PUBLISHED",
     "random_pairs",
     "RandomlyTransformed",
+    "read_settings",
     "RECIPES",
     "recognised",
     "recognised_text",

@@ -8,6 +8,7 @@ headless Chromium with no network (``tools/check_offline.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import rrhelpers as rr
 from tools import build_book, check_offline, nbval_runs, run_chapters, vendor_js
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +50,22 @@ def test_toc_chapter_is_a_notebook_with_a_quick_parameters_cell(entry):
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters', want exactly one"
     assert re.search(r"""^profile\s*=\s*["']quick["']""", tagged[0].source, re.M), \
         f"{path.name}: the parameters cell must set profile = \"quick\" (the default profile)"
+
+
+@pytest.mark.parametrize("entry", _toc_chapters())
+def test_every_parameter_of_a_chapter_is_read(entry):
+    """A parameter is one of the settings the chapter reads from its cell (``rr.chapter_kit(name, globals())`` or
+    ``rr.read_settings``) or a name the chapter's code uses; a misspelt knob would silently change nothing."""
+    import jupytext
+
+    nb = jupytext.read(run_chapters.resolve(entry))
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = set(re.findall(r"^(\w+)\s*=", cell.source, re.M))
+    rest = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and c is not cell)
+    read = re.search(r"""(?:chapter_kit|read_settings)\(["'](\w+)["'], globals\(\)""", rest)
+    settings = {f.name for f in dataclasses.fields(rr.get_profile("quick").chapters[read[1]])} if read else set()
+    unread = {n for n in names - settings - {"profile"} if not re.search(rf"\b{n}\b", rest)}
+    assert not unread, f"{entry}: parameters {sorted(unread)} are neither settings of the chapter nor used by it"
 
 
 def test_config_points_at_files_the_build_provides():

@@ -28,6 +28,16 @@ def test_check_claim_prints_a_line_that_reads_back_and_fails_loudly(capsys):
     assert math.isclose(claims[0].margin, 0.05) and math.isclose(claims[2].margin, -0.25)
 
 
+def test_a_claim_the_profile_does_not_set_is_reported_and_not_read_back(capsys):
+    rr.check_claim_where_set("gap", 0.12, at_least=None)
+    rr.check_claim_where_set("ssim", 0.6, at_least=0.5)
+    with pytest.raises(AssertionError, match="claim ssim_gap failed"):
+        rr.check_claim_where_set("ssim_gap", 0.05, at_least=0.1)
+    out = capsys.readouterr().out
+    assert "claim gap: 0.12, not asserted by this profile" in out
+    assert [(c.name, c.passed) for c in read_claims(out)] == [("ssim", True), ("ssim_gap", False)]
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"at_least": 1, "at_most": 2}])
 def test_check_claim_takes_exactly_one_bound(kwargs):
     with pytest.raises(ValueError, match="exactly one"):

@@ -282,9 +282,19 @@ def test_profiles_and_overrides():
     with pytest.raises(ValueError, match=r"profiles that have: \['cifar10', 'quick'\]"):
         rr.chapter_settings("imagenet", "synthesis")
     with pytest.raises(ValueError, match="order must name 'robust' and 'standard' once each"):
-        rr.chapter_kit("quick", "inversion", order=("robust", "robust"))  # refused before any model loads
-    with pytest.raises(ValueError, match="unknown settings"):
-        rr.chapter_kit("quick", "inversion", stpes=7)
+        rr.chapter_kit("inversion", {"profile": "quick"}, order=("robust", "robust"))  # refused before any load
+
+
+def test_read_settings_takes_the_parameters_cells_knobs_and_nothing_else():
+    cell = {"profile": "quick", "steps": 7, "step_size": None, "plt": object(), "stpes": 9}
+    settings = rr.read_settings("inversion", cell)
+    assert settings.steps == 7 and settings.profile.name == "quick"
+    assert settings.step_size == rr.chapter_settings("quick", "inversion").step_size  # None: the profile's
+    assert settings == rr.chapter_settings("quick", "inversion", steps=7)  # other names are not settings
+    with pytest.raises(ValueError, match="must set profile"):
+        rr.read_settings("inversion", {"steps": 7})
+    with pytest.raises(ValueError, match="profiles that have"):
+        rr.read_settings("synthesis", {"profile": "imagenet"})
 
 
 def test_mean_ci_matches_student_t():
@@ -442,3 +452,33 @@ def test_invert_from_noise_is_chapter_3s_inversion():
     seeds = R.noise_seeds(targets.shape, mean=settings.noise_mean, std=settings.noise_std, seed=3)
     by_hand = R.invert(model, targets, seeds, 4, settings.step_size, step_schedule=settings.step_schedule)
     assert torch.equal(rr.invert_from_noise(model, targets, settings, seed=3).x, by_hand.x)
+
+
+def test_inversion_problems_are_seeded_targets_with_noise_other_images_and_outside_pictures():
+    g = torch.Generator().manual_seed(0)
+    data = rr.ImageDataset(torch.rand(20, 1, 8, 8, generator=g), torch.arange(20) % 10, [str(c) for c in range(10)])
+    settings = rr.chapter_settings("quick", "inversion", images=4, seed=5)
+    problems = rr.inversion_problems(data, settings)
+    assert list(problems.pairs) == ["from noise", "from images", "out of distribution"]
+    x, y = rr.sample(data, 8, seed=5)
+    (targets, noise), (same_targets, others), (ood, ood_noise) = problems.pairs.values()
+    assert torch.equal(targets, x[:4]) and torch.equal(same_targets, x[:4]) and torch.equal(others, x[4:])
+    assert torch.equal(problems.labels["from images"], y[:4]) and problems.labels["out of distribution"] is None
+    assert torch.equal(noise, R.noise_seeds((4, 1, 8, 8), mean=settings.noise_mean, std=settings.noise_std, seed=5))
+    assert ood.shape[1:] == (1, 8, 8) and ood_noise.shape == ood.shape and len(problems.ood_names) == len(ood)
+    assert not torch.equal(ood_noise[:1], noise[:1])  # seeded apart
+
+
+def test_generation_judges_are_the_models_two_independent_classifiers_and_pixel_neighbours(monkeypatch):
+    from rrhelpers.book import judges
+
+    loaded = []
+    monkeypatch.setattr(judges, "load_model", lambda name, device: loaded.append(name) or tiny_model())
+    models = {"robust": tiny_model(), "standard": tiny_model()}
+    train_x, train_y = torch.rand(12, 1, 8, 8), torch.arange(12) % 10
+    made = rr.generation_judges(models, ("judge-s", "judge-r"), train_x, train_y)
+    assert list(made) == ["robust", "standard", "indep. standard", "indep. robust", "5-NN pixels"]
+    assert loaded == ["judge-s", "judge-r"]
+    assert torch.equal(made["5-NN pixels"](train_x[:3]), knn_predict(train_x, train_y, train_x[:3]))
+    with pytest.raises(ValueError):
+        rr.generation_judges(models, ("only-one",), train_x, train_y)

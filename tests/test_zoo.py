@@ -108,11 +108,12 @@ def test_chapter_kit_loads_the_pair_a_chapter_names_and_the_test_set_it_was_trai
     monkeypatch.setattr(kit, "load_model", fake_model)
     monkeypatch.setattr(kit, "load_dataset", lambda dataset, split: (dataset, split))
     quick = rr.get_profile("quick")
-    style = kit.chapter_kit("quick", "style_transfer", steps=3)
+    style = kit.chapter_kit("style_transfer", {"profile": "quick", "steps": 3})
+    assert style.settings.steps == 3
     assert {n: m.metadata["name"] for n, m in style.models.items()} == {"robust": style.settings.robust,
                                                                         "standard": style.settings.standard}
     assert style.settings.robust != quick.robust and style.test_set == (f"{style.settings.robust}-data", "test")
-    other = kit.chapter_kit("quick", "sensitivity", order=("standard", "robust"))
+    other = kit.chapter_kit("sensitivity", {"profile": "quick"}, order=("standard", "robust"))
     assert {n: m.metadata["name"] for n, m in other.models.items()} == {"standard": quick.standard,
                                                                         "robust": quick.robust}
     assert list(other.models) == ["standard", "robust"] and other.test_set == (quick.dataset, "test")

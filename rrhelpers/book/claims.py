@@ -64,6 +64,16 @@ def check_claim(name: str, value: float, *, at_least: Optional[float] = None, at
                              + (f" ({why})" if why else ""))
 
 
+def check_claim_where_set(name: str, value: float, *, at_least: Optional[float] = None,
+                          at_most: Optional[float] = None, why: str = "") -> None:
+    """:func:`check_claim` where the profile sets the claim's threshold; where it sets none (both None), the value is
+    printed as reported, not asserted (a line that :func:`read_claims` does not read as a claim)."""
+    if at_least is None and at_most is None:
+        print(f"claim {name}: {float(value):.4g}, not asserted by this profile", flush=True)
+    else:
+        check_claim(name, value, at_least=at_least, at_most=at_most, why=why)
+
+
 def read_claims(text: str) -> list[Claim]:
     """The claims printed in ``text`` (a chapter's output), in order."""
     return [Claim(m["name"], float(m["value"]), m["op"], float(m["threshold"])) for m in CLAIM_LINE.finditer(text)]

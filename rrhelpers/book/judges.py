@@ -7,13 +7,14 @@ chapters compare), its ImageNet classes mapped to the dataset's (Restricted Imag
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 
 from ..data import RESTRICTED_IMAGENET_LABELS, load_dataset, sample
 from ..learning.evaluation import inversion_measures, knn_predict
 from .profiles import Profile
+from ..networks.models import RobustModel
 from ..networks.zoo import load_model
 from ..optimization.solver import SolverResult
 
@@ -51,6 +52,18 @@ def content_judge(profile: Profile, name: str | None = None) -> Judge:
 def content_judges(profile: Profile) -> dict[str, Judge]:
     """Every judge of the profile by name, the asserted one (``profile.judge``) first."""
     return {name: content_judge(profile, name) for name in profile.judges}
+
+
+def generation_judges(models: Mapping[str, RobustModel], independent: Sequence[str], train_x: torch.Tensor,
+                      train_y: torch.Tensor) -> dict[str, Judge]:
+    """Chapter 10's judges of generated images: the compared ``models`` themselves (under their names), the two
+    ``independent`` classifiers (standard then robust, as ``"indep. standard"`` and ``"indep. robust"``, on the
+    models' device) and 5 nearest neighbours on the raw pixels of the whole training set (``"5-NN pixels"``)."""
+    device = next(iter(models.values())).device
+    return {**{name: m.predict for name, m in models.items()},
+            **{f"indep. {kind}": load_model(name, device=device).predict
+               for kind, name in zip(("standard", "robust"), independent, strict=True)},
+            "5-NN pixels": lambda images: knn_predict(train_x, train_y, images)}
 
 
 def recognised_share(judge: Judge, images: torch.Tensor, labels: torch.Tensor) -> float:

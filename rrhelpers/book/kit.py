@@ -1,28 +1,29 @@
 """A chapter's start in one call: its settings, the model pair it compares, the test set and a seeded generator;
-and for chapter 9, the pair's inverters and chapter 3's inversion from noise."""
+chapter 3's inversion problems, and for chapter 9 the pair's inverters and chapter 3's inversion from noise."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset, load_dataset, out_of_distribution, sample
 from ..learning.inverter import FeedforwardInverter
 from ..learning.inverter_training import InverterConfig, load_inverter
 from ..networks.models import RobustModel
 from ..optimization.representations import invert, noise_seeds
 from ..optimization.solver import SolverResult
-from .profiles import Profile, chapter_settings
+from .profiles import Profile, read_settings
 from .settings import ChapterSettings, FeedforwardInversion, Inversion
 from ..networks.zoo import load_model, trained_on
 
 
 class ChapterKit(NamedTuple):
-    """What every comparison chapter starts from; unpack it: ``cfg, P, models, test_set, g = rr.chapter_kit(...)``."""
+    """What every comparison chapter starts from; unpack it:
+    ``cfg, P, models, test_set, g = rr.chapter_kit("inversion", globals())``."""
 
     settings: ChapterSettings
-    """The profile's settings for the chapter with the parameters cell's overrides (:func:`chapter_settings`)."""
+    """The profile's settings for the chapter with the parameters cell's overrides (:func:`read_settings`)."""
     profile: Profile
     models: dict[str, RobustModel]
     """``{"robust": ..., "standard": ...}`` (in ``order``), on the profile's device."""
@@ -31,13 +32,13 @@ class ChapterKit(NamedTuple):
     """A CPU generator seeded with the chapter's ``seed``, for the chapter's own random choices."""
 
 
-def chapter_kit(profile: str, chapter: str, *, order: Sequence[str] = ("robust", "standard"),
-                **overrides: Any) -> ChapterKit:
-    """Settings, the profile's robust and standard models (trained on first use), its test set and a generator seeded
-    with the settings' ``seed``; ``overrides`` are the parameters cell's values (None: the profile's). A chapter whose
-    settings name their own pair (chapter 8's ``robust`` and ``standard``) gets that pair and the test set it was
-    trained on."""
-    settings = chapter_settings(profile, chapter, **overrides)
+def chapter_kit(chapter: str, parameters: Mapping[str, Any], *,
+                order: Sequence[str] = ("robust", "standard")) -> ChapterKit:
+    """Settings read from the chapter's ``parameters`` cell (its ``globals()``; :func:`read_settings`), the profile's
+    robust and standard models (trained on first use), its test set and a generator seeded with the settings'
+    ``seed``. A chapter whose settings name their own pair (chapter 8's ``robust`` and ``standard``) gets that pair
+    and the test set it was trained on."""
+    settings = read_settings(chapter, parameters)
     prof = settings.profile
     own = hasattr(settings, "robust")
     pair = settings if own else prof
@@ -64,3 +65,27 @@ def invert_from_noise(model: RobustModel, targets: torch.Tensor, settings: Inver
     seeds = noise_seeds(targets.shape, mean=settings.noise_mean, std=settings.noise_std, seed=seed)
     return invert(model, targets, seeds, settings.steps, settings.step_size, step_schedule=settings.step_schedule,
                   **kwargs)
+
+
+class InversionProblems(NamedTuple):
+    """Chapter 3's problems by setting (``"from noise"``, ``"from images"``, ``"out of distribution"``): each one's
+    ``(targets, seeds)`` for :func:`~rrhelpers.optimization.representations.invert_together`, and its targets'
+    ``labels`` (None for the out-of-distribution pictures, which have no class)."""
+
+    pairs: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    labels: dict[str, Optional[torch.Tensor]]
+    ood_names: list[str]
+
+
+def inversion_problems(test_set: ImageDataset, settings: Inversion) -> InversionProblems:
+    """``settings.images`` seeded random test targets, inverted from noise seeds and from as many other test images;
+    and the bundled out-of-distribution pictures from noise (seeded by ``seed + 1``)."""
+    x, y = sample(test_set, 2 * settings.images, seed=settings.seed)  # the targets, then the seed images
+    targets, labels, others = x[: settings.images], y[: settings.images], x[settings.images:]
+    ood, ood_names = out_of_distribution(targets.shape[1], targets.shape[-1])
+    spread = dict(mean=settings.noise_mean, std=settings.noise_std)
+    noise = noise_seeds(targets.shape, **spread, seed=settings.seed)
+    ood_noise = noise_seeds(ood.shape, **spread, seed=settings.seed + 1)
+    return InversionProblems({"from noise": (targets, noise), "from images": (targets, others),
+                              "out of distribution": (ood, ood_noise)},
+                             {"from noise": labels, "from images": labels, "out of distribution": None}, ood_names)

@@ -6,15 +6,15 @@
 look over a seeded pool of 2,000 images of a split where a chapter scans all of it, and judge content with VGG-19.
 Step sizes of the unconstrained problems scale with sqrt(#pixels) (:func:`step_scale`): the paper's step 1 on
 224x224x3 images is about 0.07 on 28x28 digits.
-Chapters call :func:`chapter_settings` with their parameters cell, where ``None`` means "the profile's value";
-the settings are typed, one dataclass per chapter (:mod:`rrhelpers.book.settings`).
+Chapters read their settings from their parameters cell (:func:`read_settings`), where ``None`` means "the
+profile's value"; the settings are typed, one dataclass per chapter (:mod:`rrhelpers.book.settings`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -199,6 +199,18 @@ def chapter_settings(profile: str, chapter: str, **overrides: Any) -> ChapterSet
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)} for chapter {chapter!r}; known: {sorted(known)}")
     return replace(settings, profile=prof, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def read_settings(chapter: str, parameters: Mapping[str, Any]) -> ChapterSettings:
+    """:func:`chapter_settings` from a chapter's parameters cell: ``parameters`` is the notebook's namespace
+    (``globals()``); its ``profile`` and every variable named like one of the chapter's settings are read, so each
+    knob is written once, in the cell (which names may appear there is a test of the book)."""
+    if "profile" not in parameters:
+        raise ValueError("the parameters cell must set profile (e.g. profile = \"quick\") before the settings are read")
+    profile = parameters["profile"]
+    settings = get_profile(profile).chapters.get(chapter)
+    known = {f.name for f in fields(settings)} - {"profile"} if settings is not None else set()
+    return chapter_settings(profile, chapter, **{k: parameters[k] for k in known if k in parameters})
 
 
 def step_scale(dataset: str, reference: str) -> float:
