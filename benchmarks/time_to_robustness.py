@@ -9,7 +9,9 @@
     length of the ``quick-robust-fast`` zoo model, at the workload's radius.
 
 Same architecture, initial weights, data (the same augmented batches in the same order for (a) and (b)), batch size
-and machine, in one run. After every epoch the clock stops and the model is evaluated on a seeded random sample of
+and machine, in one run; with ``--seeds`` the three loops run again from other initial weights, data orders and
+evaluation samples, and the summary gives each loop's median time to the target (one seed's curve is noisy enough
+to move the time to the target by an epoch either way). After every epoch the clock stops and the model is evaluated on a seeded random sample of
 the test split: clean accuracy and PGD-20 (cross-entropy, step 2.5 * eps / 20, random start) at the training radius;
 at the end APGD-CE (torchattacks, 100 steps) on the same sample, the attack the package did not write. Training time
 excludes evaluation; the evaluation time is reported separately.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -78,7 +81,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--eval-images", type=int, default=500, help="seeded random test images evaluated per epoch")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--train-images", type=int, default=None, help="train on a seeded random subset (smoke runs)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights, data order and evaluation sample")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="one run of every loop per seed: initial weights, data order and evaluation sample")
     p.add_argument("--loops", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"])
     p.add_argument("--peers", type=Path, default=None, help="folder the peer libraries were installed into")
     p.add_argument("--json", type=Path, default=None, help="write the results here as JSON")
@@ -188,15 +192,58 @@ def time_to(curve: list[dict[str, float]], target: float) -> Optional[float]:
     return next((point["seconds"] for point in curve if point["pgd20"] >= target), None)
 
 
+def median_or_none(values: list[Optional[float]]) -> Optional[float]:
+    """The median, a run that never reached the target (None) counting as slower than every other; None if that is
+    where the median falls."""
+    ranked = sorted(values, key=lambda v: (v is None, v or 0.0))
+    middle = ranked[(len(ranked) - 1) // 2: len(ranked) // 2 + 1]
+    return None if any(v is None for v in middle) else statistics.mean(middle)
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per loop over the seeds: how many runs reached the target, the median time to it and that median's speed-up
+    over loop (a)'s, the smallest per-seed speed-up, the median per-epoch speed-up and the mean final accuracies."""
+    loops = list(dict.fromkeys(row["loop"] for row in rows))
+    summary = []
+    for loop in loops:
+        mine = [row for row in rows if row["loop"] == loop]
+        median = median_or_none([row["seconds_to_target"] for row in mine])
+        summary.append({"loop": loop, "seeds": len(mine),
+                        "reached": sum(row["seconds_to_target"] is not None for row in mine),
+                        "median_seconds_to_target": median,
+                        "clean": statistics.mean(row["clean"] for row in mine),
+                        "apgd_ce": statistics.mean(row["apgd_ce"] for row in mine)})
+    madry = summary[0]["median_seconds_to_target"] if loops and loops[0] == MADRY else None
+    for item in summary:
+        mine = [row for row in rows if row["loop"] == item["loop"]]
+        reached = item["median_seconds_to_target"]
+        item["speedup_to_target_vs_a"] = madry / reached if madry and reached else None
+        per_seed = [row["speedup_to_target_vs_a"] for row in mine]
+        item["smallest_speedup_vs_a"] = None if None in per_seed else min(per_seed)
+        epochs = [row["epoch_speedup_vs_a"] for row in mine if row["epoch_speedup_vs_a"] is not None]
+        item["epoch_speedup_vs_a"] = statistics.median(epochs) if epochs else None
+    return summary
+
+
 def run_workload(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     work = WORKLOADS[name]
     train_set = rr.load_dataset(work.dataset, "train")
     if args.train_images:
-        chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(args.seed))
+        chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))
         train_set = rr.ImageDataset(*train_set.tensors(chosen[:args.train_images]), train_set.classes)
-    reference = reference_recipe(work, args.epochs, args.batch, args.seed)
-    fast = replace(rr.fast_adversarial_training(work.eps, augment=work.augment), batch_size=args.batch,
-                   seed=args.seed)
+    runs = [run_seed(work, name, train_set, seed, args, device) for seed in args.seeds]
+    rows = [row for rows, _ in runs for row in rows]
+    return {"workload": {"name": name, "dataset": work.dataset, "eps": work.eps, "target_pgd20": work.target,
+                         "arch": work.arch, "arch_kwargs": work.arch_kwargs, "train_images": len(train_set),
+                         "eval_images": args.eval_images},
+            "rows": rows, "summary": summarise(rows), "evaluation_seconds": sum(seconds for _, seconds in runs)}
+
+
+def run_seed(work: Workload, name: str, train_set: Any, seed: int, args: argparse.Namespace,
+             device: torch.device) -> tuple[list[dict[str, Any]], float]:
+    """Every loop of ``args.loops`` once from ``seed``: their rows, and the seconds spent evaluating."""
+    reference = reference_recipe(work, args.epochs, args.batch, seed)
+    fast = replace(rr.fast_adversarial_training(work.eps, augment=work.augment), batch_size=args.batch, seed=seed)
     loops: dict[str, tuple[TrainConfig, Callable]] = {}
     if "a" in args.loops:
         loops[MADRY] = (reference, lambda m, c, e, b: run_madry(m, train_set, c, e, b, device))
@@ -204,13 +251,13 @@ def run_workload(name: str, args: argparse.Namespace, device: torch.device) -> d
         loops[OURS] = (reference, lambda m, c, e, b: run_ours(m, train_set, c, e, b))
     if "c" in args.loops:
         loops[FAST] = (fast, lambda m, c, e, b: run_ours(m, train_set, c, e, b))
-    evaluate = Evaluator(work, args.eval_images, args.seed)
+    evaluate = Evaluator(work, args.eval_images, seed)
     rows = []
-    bar = tqdm(total=sum(c.epochs for c, _ in loops.values()), desc=f"time to robustness: {name}")
+    bar = tqdm(total=sum(c.epochs for c, _ in loops.values()), desc=f"time to robustness: {name}, seed {seed}")
     for loop, (config, run) in loops.items():
-        model = initial_model(work, train_set.classes, args.seed).to(device)
+        model = initial_model(work, train_set.classes, seed).to(device)
         curve = run(model, config, evaluate, bar)
-        rows.append({"workload": name, "loop": loop, "recipe": config.to_dict(), "curve": curve,
+        rows.append({"workload": name, "seed": seed, "loop": loop, "recipe": config.to_dict(), "curve": curve,
                      "train_seconds": curve[-1]["seconds"], "clean": curve[-1]["clean"],
                      "pgd20": curve[-1]["pgd20"], "apgd_ce": evaluate.apgd_ce(model),
                      "seconds_to_target": time_to(curve, work.target)})
@@ -224,10 +271,7 @@ def run_workload(name: str, args: argparse.Namespace, device: torch.device) -> d
         if MADRY in by_loop:
             madry_epoch = by_loop[MADRY]["train_seconds"] / by_loop[MADRY]["recipe"]["epochs"]
             row["epoch_speedup_vs_a"] = madry_epoch / (row["train_seconds"] / row["recipe"]["epochs"])
-    return {"workload": {"name": name, "dataset": work.dataset, "eps": work.eps, "target_pgd20": work.target,
-                         "arch": work.arch, "arch_kwargs": work.arch_kwargs, "train_images": len(train_set),
-                         "eval_images": args.eval_images},
-            "rows": rows, "evaluation_seconds": evaluate.seconds}
+    return rows, evaluate.seconds
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
@@ -251,8 +295,12 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         work = result["workload"]
         print(f"{work['name']}: {work['dataset']}, L2 eps {work['eps']}, target PGD-20 >= {work['target_pgd20']:.0%} "
               f"on {work['eval_images']} test images (evaluation {result['evaluation_seconds']:.0f} s, not counted)")
-        print_table(result["rows"], ["loop", "train_seconds", "clean", "pgd20", "apgd_ce", "seconds_to_target",
+        print_table(result["rows"], ["seed", "loop", "train_seconds", "clean", "pgd20", "apgd_ce", "seconds_to_target",
                                      "speedup_to_target_vs_a", "epoch_speedup_vs_a"])
+        if len(args.seeds) > 1:
+            print_table(result["summary"], ["loop", "seeds", "reached", "median_seconds_to_target",
+                                            "speedup_to_target_vs_a", "smallest_speedup_vs_a", "epoch_speedup_vs_a",
+                                            "clean", "apgd_ce"])
     if args.json:
         write_json(args.json, results)
     return results
