@@ -79,6 +79,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=sorted(WORKLOADS))
     p.add_argument("--epochs", type=int, default=9, help="epochs of the reference recipe (a multiple of 3)")
     p.add_argument("--eval-images", type=int, default=500, help="seeded random test images evaluated per epoch")
+    p.add_argument("--fast-epochs", type=int, default=None,
+                   help="epochs of the fast recipe (c); default: rr.fast_adversarial_training's")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--train-images", type=int, default=None, help="train on a seeded random subset (smoke runs)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
@@ -243,7 +245,9 @@ def run_seed(work: Workload, name: str, train_set: Any, seed: int, args: argpars
              device: torch.device) -> tuple[list[dict[str, Any]], float]:
     """Every loop of ``args.loops`` once from ``seed``: their rows, and the seconds spent evaluating."""
     reference = reference_recipe(work, args.epochs, args.batch, seed)
-    fast = replace(rr.fast_adversarial_training(work.eps, augment=work.augment), batch_size=args.batch, seed=seed)
+    length = {} if args.fast_epochs is None else {"epochs": args.fast_epochs}
+    fast = replace(rr.fast_adversarial_training(work.eps, augment=work.augment, **length), batch_size=args.batch,
+                   seed=seed)
     loops: dict[str, tuple[TrainConfig, Callable]] = {}
     if "a" in args.loops:
         loops[MADRY] = (reference, lambda m, c, e, b: run_madry(m, train_set, c, e, b, device))
