@@ -39,7 +39,7 @@
 
 # %% tags=["parameters"]
 profile = "quick"  # unused here: the page shows stored measurements
-results = "../benchmarks/results"  # folder of JSON files written by benchmarks/speed.py and layouts.py
+results = None  # folder of the benchmarks' JSON files; None: benchmarks/results of the repository this runs in
 
 # %%
 import json
@@ -49,8 +49,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-files = sorted(Path(results).glob("speed-*.json"))
-print(f"{len(files)} speed result file(s) in {Path(results).resolve()}")
+here = Path.cwd().resolve()  # the book's folder for a reader, a copy under _build/ in the build
+folder = Path(results) if results else next((p / "benchmarks" / "results" for p in (here, *here.parents)
+                                             if (p / "benchmarks" / "results").is_dir()), here)
+files = sorted(folder.glob("speed-*.json"))
+if not files:
+    raise FileNotFoundError(f"no speed-*.json in {folder.resolve()}: pass results= (the folder benchmarks/speed.py "
+                            "writes to), or run `make bench` to measure")
+print(f"{len(files)} speed result file(s) in {folder.resolve()}")
 measured = {f.stem: json.loads(f.read_text()) for f in files}
 
 # %%
@@ -108,7 +114,7 @@ if measured:
 # crossover may lie elsewhere: this is the script to run before changing `rrhelpers.networks.fusion.BLOCKED_AT_MOST_PX`.
 
 # %%
-for f in sorted(Path(results).glob("layouts-*.json")):
+for f in sorted(folder.glob("layouts-*.json")):
     run = json.loads(f.read_text())
     machine = run["machine"]
     print(f"{f.stem}: {run['date']}, {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}")
@@ -134,7 +140,7 @@ for f in sorted(Path(results).glob("layouts-*.json")):
 # training can teach a network to mask its gradients, which a weak attack mistakes for robustness.
 
 # %%
-for f in sorted(Path(results).glob("time-to-robustness-*.json")):
+for f in sorted(folder.glob("time-to-robustness-*.json")):
     run = json.loads(f.read_text())
     print(f"{f.stem}: {run['date']}, {run['machine']['device']} ({run['machine']['threads']} threads), "
           f"torch {run['machine']['torch']}")
@@ -198,5 +204,5 @@ for f in sorted(Path(results).glob("time-to-robustness-*.json")):
 #   0.101 against its threshold of 0.1.
 
 # %%
-for f in sorted(Path(results).glob("gpu-check-*.log")):
+for f in sorted(folder.glob("gpu-check-*.log")):
     print(f"{f.name}:\n{f.read_text()}")
