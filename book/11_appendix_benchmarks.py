@@ -43,19 +43,15 @@ results = None  # folder of the benchmarks' JSON files; None: benchmarks/results
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-here = Path.cwd().resolve()  # the book's folder for a reader, a copy under _build/ in the build
-folder = Path(results) if results else next((p / "benchmarks" / "results" for p in (here, *here.parents)
-                                             if (p / "benchmarks" / "results").is_dir()), here)
+import rrhelpers as rr
+
+folder = rr.benchmark_results(results)  # None: benchmarks/results of the repository this runs in
 files = sorted(folder.glob("speed-*.json"))
-if not files:
-    raise FileNotFoundError(f"no speed-*.json in {folder.resolve()}: pass results= (the folder benchmarks/speed.py "
-                            "writes to), or run `make bench` to measure")
 print(f"{len(files)} speed result file(s) in {folder.resolve()}")
 measured = {f.stem: json.loads(f.read_text()) for f in files}
 

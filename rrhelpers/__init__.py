@@ -79,8 +79,8 @@ from .learning.training import AttackConfig, EarlyStopping, TrainConfig, TrainRe
 from .book.claims import check_claim, check_claim_where_set
 from .book.judges import (content_judge, content_judges, generation_judges, inversion_scores, recognised,
                           recognised_text, source_kept)
-from .book.kit import (ChapterKit, InversionProblems, chapter_inverters, chapter_kit, invert_from_noise,
-                       inversion_problems)
+from .book.kit import (ChapterKit, InversionProblems, benchmark_results, chapter_inverters, chapter_kit,
+                       invert_from_noise, inversion_problems)
 from .book.profiles import PROFILES, chapter_settings, get_profile, read_settings, step_scale
 
 __version__ = "0.1.0"
@@ -94,6 +94,7 @@ __all__ = [
     "add_features",
     "apgd_robust",
     "AttackConfig",
+    "benchmark_results",
     "bootstrap_mean_ci",
     "chapter_inverters",
     "chapter_kit",

@@ -190,3 +190,15 @@ def test_inversion_scores_add_the_judges_shares_where_labels_are_known():
     assert scores["robust"]["always one"] == 0.5 and scores["robust"]["pixel"] == 0.0
     assert abs(scores["robust"]["error"] - 0.25) < 1e-6 and abs(scores["robust"]["ssim"] - 1.0) < 1e-4
     assert set(rr.inversion_scores({"robust": result}, goals)["robust"]) == {"pixel", "ssim", "error", "median error"}
+
+
+def test_benchmark_results_are_found_above_the_working_folder_and_an_empty_one_is_refused(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "speed-cpu.json").write_text("{}")
+    inner = tmp_path / "_build" / "nbval"
+    inner.mkdir(parents=True)
+    assert rr.benchmark_results(start=inner) == results.resolve()
+    assert rr.benchmark_results(results) == results
+    with pytest.raises(FileNotFoundError, match="no speed-\\*.json in .*make bench"):
+        rr.benchmark_results(tmp_path / "_build")

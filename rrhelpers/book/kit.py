@@ -1,8 +1,10 @@
 """A chapter's start in one call: its settings, the model pair it compares, the test set and a seeded generator;
-chapter 3's inversion problems, and for chapter 9 the pair's inverters and chapter 3's inversion from noise."""
+chapter 3's inversion problems, for chapter 9 the pair's inverters and chapter 3's inversion from noise, and for
+chapter 11 the folder of the stored benchmark results."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import torch
@@ -89,3 +91,16 @@ def inversion_problems(test_set: ImageDataset, settings: Inversion) -> Inversion
     return InversionProblems({"from noise": (targets, noise), "from images": (targets, others),
                               "out of distribution": (ood, ood_noise)},
                              {"from noise": labels, "from images": labels, "out of distribution": None}, ood_names)
+
+
+def benchmark_results(folder: Optional[str | Path] = None, *, start: Optional[Path] = None) -> Path:
+    """Chapter 11's stored measurements: ``folder``, or else ``benchmarks/results`` in ``start`` (the working
+    directory: the book's folder for a reader, a copy under ``_build/`` in the build) or the nearest parent that has
+    one. Raises if it holds no ``speed-*.json``, so that an empty appendix fails the build."""
+    here = (start or Path.cwd()).resolve()
+    found = Path(folder) if folder else next((p / "benchmarks" / "results" for p in (here, *here.parents)
+                                              if (p / "benchmarks" / "results").is_dir()), here)
+    if not any(found.glob("speed-*.json")):
+        raise FileNotFoundError(f"no speed-*.json in {found.resolve()}: pass results= (the folder benchmarks/speed.py "
+                                "writes to), or run `make bench` to measure")
+    return found
