@@ -11,10 +11,10 @@
 Same architecture, initial weights, data (the same augmented batches in the same order for (a) and (b)), batch size
 and machine, in one run; with ``--seeds`` the three loops run again from other initial weights, data orders and
 evaluation samples, and the summary gives each loop's median time to the target (one seed's curve is noisy enough
-to move the time to the target by an epoch either way). After every epoch the clock stops and the model is evaluated on a seeded random sample of
-the test split: clean accuracy and PGD-20 (cross-entropy, step 2.5 * eps / 20, random start) at the training radius;
-at the end APGD-CE (torchattacks, 100 steps) on the same sample, the attack the package did not write. Training time
-excludes evaluation; the evaluation time is reported separately.
+to move the time to the target by an epoch either way). After every epoch the clock stops and the model is
+evaluated on a seeded random sample of the test split: clean accuracy and PGD-20 (cross-entropy, step 2.5 * eps /
+20, random start) at the training radius; at the end APGD-CE (torchattacks, 100 steps) on the same sample, the
+attack the package did not write. Training time excludes evaluation; the evaluation time is reported separately.
 
 Two workloads: the quick MNIST task at its training radius (L2 2.5) and a CIFAR-shaped one (the bundled colour photo
 crops, 32 px, at L2 0.5). The peers are installed for benchmarks only (``make bench-peers``)::
@@ -205,25 +205,21 @@ def median_or_none(values: list[Optional[float]]) -> Optional[float]:
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per loop over the seeds: how many runs reached the target, the median time to it and that median's speed-up
     over loop (a)'s, the smallest per-seed speed-up, the median per-epoch speed-up and the mean final accuracies."""
-    loops = list(dict.fromkeys(row["loop"] for row in rows))
+    by_loop = {loop: [row for row in rows if row["loop"] == loop] for loop in dict.fromkeys(r["loop"] for r in rows)}
+    madry = median_or_none([row["seconds_to_target"] for row in by_loop[MADRY]]) if MADRY in by_loop else None
     summary = []
-    for loop in loops:
-        mine = [row for row in rows if row["loop"] == loop]
+    for loop, mine in by_loop.items():
         median = median_or_none([row["seconds_to_target"] for row in mine])
+        per_seed = [row["speedup_to_target_vs_a"] for row in mine]
+        epochs = [row["epoch_speedup_vs_a"] for row in mine if row["epoch_speedup_vs_a"] is not None]
         summary.append({"loop": loop, "seeds": len(mine),
                         "reached": sum(row["seconds_to_target"] is not None for row in mine),
                         "median_seconds_to_target": median,
+                        "speedup_to_target_vs_a": madry / median if madry and median else None,
+                        "smallest_speedup_vs_a": None if None in per_seed else min(per_seed),
+                        "epoch_speedup_vs_a": statistics.median(epochs) if epochs else None,
                         "clean": statistics.mean(row["clean"] for row in mine),
                         "apgd_ce": statistics.mean(row["apgd_ce"] for row in mine)})
-    madry = summary[0]["median_seconds_to_target"] if loops and loops[0] == MADRY else None
-    for item in summary:
-        mine = [row for row in rows if row["loop"] == item["loop"]]
-        reached = item["median_seconds_to_target"]
-        item["speedup_to_target_vs_a"] = madry / reached if madry and reached else None
-        per_seed = [row["speedup_to_target_vs_a"] for row in mine]
-        item["smallest_speedup_vs_a"] = None if None in per_seed else min(per_seed)
-        epochs = [row["epoch_speedup_vs_a"] for row in mine if row["epoch_speedup_vs_a"] is not None]
-        item["epoch_speedup_vs_a"] = statistics.median(epochs) if epochs else None
     return summary
 
 
